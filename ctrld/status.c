@@ -1,0 +1,255 @@
+/*
+ * `status`: ask privd for its own view and the supervision table, ask netd
+ * and dnsd for theirs, add ctrld's own, and answer when all replied or
+ * after STATUS_TIMEOUT_MS with whatever arrived (a child being restarted
+ * shows privd's view of it only).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctrld.h"
+#include "log.h"
+#include "ctrld_to_dnsd.pb-c.h"
+#include "ctrld_to_netd.pb-c.h"
+#include "ctrld_to_privd.pb-c.h"
+
+static const char *const drop_keys[] = {
+	"bad_unpack", "oversized", "unknown_fields", "not_allowed",
+	"bad_phase", "bad_fd", "invalid",
+};
+
+static const char *
+state_name(Pm__ChildState s)
+{
+	switch (s) {
+	case PM__CHILD_STATE__CHILD_STARTING: return "starting";
+	case PM__CHILD_STATE__CHILD_RUNNING: return "running";
+	case PM__CHILD_STATE__CHILD_BACKOFF: return "restarting";
+	case PM__CHILD_STATE__CHILD_FAILED: return "failed";
+	default: return "stopped";
+	}
+}
+
+static json_t *
+channels_json(const Pm__ProcInfo *pi)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < pi->n_channels; i++) {
+		const Pm__ChannelStats *s = pi->channels[i];
+		const uint64_t d[] = { s->bad_unpack, s->oversized,
+		    s->unknown_fields, s->not_allowed, s->bad_phase, s->bad_fd,
+		    s->invalid };
+		json_t *drops = json_object();
+
+		for (size_t j = 0; j < sizeof(d) / sizeof(d[0]); j++)
+			json_object_set_new(drops, drop_keys[j],
+			    json_integer((json_int_t)d[j]));
+		json_array_append_new(arr, json_pack("{s:s,s:I,s:I,s:I,s:I,s:o}",
+		    "peer", pm_proc_name(s->peer), "rx", (json_int_t)s->rx,
+		    "tx", (json_int_t)s->tx, "dropped", (json_int_t)s->dropped,
+		    "cutoffs", (json_int_t)s->cutoffs, "drops", drops));
+	}
+	return arr;
+}
+
+/* The fields a process reports about itself. */
+static json_t *
+procinfo_json(const Pm__ProcInfo *pi)
+{
+	return json_pack("{s:s,s:i,s:i,s:i,s:s,s:I,s:I,s:I,s:i,s:i,s:o}",
+	    "name", pm_proc_name(pi->proc), "pid", (int)pi->pid,
+	    "uid", (int)pi->uid, "gid", (int)pi->gid,
+	    "user", pi->user ? pi->user : "",
+	    "cap_eff", (json_int_t)pi->cap_eff,
+	    "cap_prm", (json_int_t)pi->cap_prm,
+	    "cap_bnd", (json_int_t)pi->cap_bnd,
+	    "seccomp", (int)pi->seccomp, "no_new_privs", (int)pi->no_new_privs,
+	    "channels", channels_json(pi));
+}
+
+static struct status_req *
+find_req(struct ctrld *cd, uint64_t id)
+{
+	for (struct status_req *r = cd->reqs; r != NULL; r = r->next)
+		if (r->id == id)
+			return r;
+	return NULL;
+}
+
+static void
+unlink_req(struct ctrld *cd, struct status_req *req)
+{
+	for (struct status_req **pp = &cd->reqs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == req) {
+			*pp = req->next;
+			return;
+		}
+}
+
+static void
+free_req(uv_handle_t *h)
+{
+	struct status_req *req = h->data;
+
+	json_decref(req->privd);
+	for (int p = 0; p <= PM_NPROC; p++) {
+		json_decref(req->supervised[p]);
+		json_decref(req->self[p]);
+	}
+	free(req);
+}
+
+/* A child's entry: its own view when it answered, privd's always. */
+static json_t *
+child_entry(struct status_req *req, Pm__Proc p)
+{
+	json_t *sup = req->supervised[p], *e;
+
+	e = req->self[p] != NULL ? json_deep_copy(req->self[p]) :
+	    json_pack("{s:s}", "name", pm_proc_name(p));
+	if (sup != NULL)
+		json_object_update(e, sup);
+	return e;
+}
+
+static void
+finish(struct status_req *req)
+{
+	static const Pm__Proc order[] = { PM__PROC__PROC_NETD,
+	    PM__PROC__PROC_CTRLD, PM__PROC__PROC_DNSD };
+	json_t *procs = json_array();
+
+	if (req->privd != NULL)
+		json_array_append(procs, req->privd);
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		json_array_append_new(procs, child_entry(req, order[i]));
+	if (req->conn != NULL)
+		api_reply(req->conn, json_pack("{s:o,s:b}", "processes", procs,
+		    "complete", req->pending == 0));
+	else
+		json_decref(procs);
+	unlink_req(req->cd, req);
+	uv_timer_stop(&req->timer);
+	uv_close((uv_handle_t *)&req->timer, free_req);
+}
+
+static void
+on_timeout(uv_timer_t *t)
+{
+	finish(t->data);
+}
+
+static void
+got_reply(struct status_req *req)
+{
+	if (req->pending > 0 && --req->pending == 0)
+		finish(req);
+}
+
+static int
+ask_privd(struct ctrld *cd, uint64_t id)
+{
+	Pm__CtrldToPrivd env = PM__CTRLD_TO_PRIVD__INIT;
+	Pm__StatusRequest sr = PM__STATUS_REQUEST__INIT;
+	struct ipc_chan *ch = child_chan(&cd->c, PM__PROC__PROC_PRIVD);
+
+	sr.id = id;
+	env.msg_case = PM__CTRLD_TO_PRIVD__MSG_STATUS_REQUEST;
+	env.status_request = &sr;
+	return ch != NULL ? ipc_send(ch, &env.base, -1) : -1;
+}
+
+static int
+ask_child(struct ctrld *cd, Pm__Proc p, uint64_t id)
+{
+	Pm__ProcInfoRequest pr = PM__PROC_INFO_REQUEST__INIT;
+	struct ipc_chan *ch = child_chan(&cd->c, p);
+
+	pr.id = id;
+	if (ch == NULL)
+		return -1;
+	if (p == PM__PROC__PROC_NETD) {
+		Pm__CtrldToNetd env = PM__CTRLD_TO_NETD__INIT;
+		env.msg_case = PM__CTRLD_TO_NETD__MSG_PROC_INFO_REQUEST;
+		env.proc_info_request = &pr;
+		return ipc_send(ch, &env.base, -1);
+	}
+	Pm__CtrldToDnsd env = PM__CTRLD_TO_DNSD__INIT;
+	env.msg_case = PM__CTRLD_TO_DNSD__MSG_PROC_INFO_REQUEST;
+	env.proc_info_request = &pr;
+	return ipc_send(ch, &env.base, -1);
+}
+
+void
+status_start(struct ctrld *cd, struct api_conn *conn)
+{
+	struct status_req *req;
+	Pm__ProcInfo pi;
+	Pm__ChannelStats st[PM_NPROC], *stp[PM_NPROC];
+
+	if ((req = calloc(1, sizeof(*req))) == NULL) {
+		api_reply(conn, json_pack("{s:s}", "error", "out of memory"));
+		return;
+	}
+	req->cd = cd;
+	req->conn = conn;
+	req->id = ++cd->next_id;
+	child_procinfo(&cd->c, &pi, st, stp);
+	req->self[PM__PROC__PROC_CTRLD] = procinfo_json(&pi);
+	req->pending += ask_privd(cd, req->id) == 0;
+	req->pending += ask_child(cd, PM__PROC__PROC_NETD, req->id) == 0;
+	req->pending += ask_child(cd, PM__PROC__PROC_DNSD, req->id) == 0;
+	req->next = cd->reqs;
+	cd->reqs = req;
+	uv_timer_init(cd->c.loop, &req->timer);
+	req->timer.data = req;
+	if (req->pending == 0)
+		finish(req);
+	else
+		uv_timer_start(&req->timer, on_timeout, STATUS_TIMEOUT_MS, 0);
+}
+
+void
+status_conn_gone(struct ctrld *cd, struct api_conn *conn)
+{
+	for (struct status_req *r = cd->reqs; r != NULL; r = r->next)
+		if (r->conn == conn)
+			r->conn = NULL;
+}
+
+void
+status_privd_reply(struct ctrld *cd, const Pm__StatusReply *rep)
+{
+	struct status_req *req = find_req(cd, rep->id);
+
+	if (req == NULL || req->privd != NULL)
+		return;
+	req->privd = procinfo_json(rep->privd);
+	json_object_set_new(req->privd, "state", json_string("running"));
+	json_object_set_new(req->privd, "uptime_s",
+	    json_integer((json_int_t)(rep->uptime_ms / 1000)));
+	json_object_set_new(req->privd, "restarts", json_integer(0));
+	for (size_t i = 0; i < rep->n_children; i++) {
+		const Pm__ChildStatus *c = rep->children[i];
+		json_decref(req->supervised[c->proc]);
+		req->supervised[c->proc] = json_pack(
+		    "{s:i,s:s,s:s,s:I,s:i,s:s}", "pid", (int)c->pid,
+		    "user", c->user ? c->user : "", "state", state_name(c->state),
+		    "uptime_s", (json_int_t)(c->uptime_ms / 1000),
+		    "restarts", (int)c->restarts,
+		    "last_exit", c->last_exit ? c->last_exit : "");
+	}
+	got_reply(req);
+}
+
+void
+status_child_reply(struct ctrld *cd, uint64_t id, const Pm__ProcInfo *pi)
+{
+	struct status_req *req = find_req(cd, id);
+
+	if (req == NULL || req->self[pi->proc] != NULL)
+		return;
+	req->self[pi->proc] = procinfo_json(pi);
+	got_reply(req);
+}

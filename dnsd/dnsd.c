@@ -1,0 +1,20 @@
+/*
+ * dnsd: MagicDNS and split-DNS forwarder.  Runs as _pm-dns with no
+ * capabilities; queries reach it from netd over IPC, never on port 53.
+ */
+#include "dnsd.h"
+
+int
+main(int argc, char **argv)
+{
+	static struct dnsd dd;
+
+	child_init(&dd.c, PM__PROC__PROC_DNSD, SANDBOX_DNSD, argc, argv);
+	dd.c.arg = &dd;
+	dd.c.dispatch[PM__PROC__PROC_PRIVD] = dnsd_dispatch_privd;
+	dd.c.dispatch[PM__PROC__PROC_CTRLD] = dnsd_dispatch_ctrld;
+	dd.c.dispatch[PM__PROC__PROC_NETD] = dnsd_dispatch_netd;
+	child_sandbox(&dd.c);
+	child_start(&dd.c);
+	return child_run(&dd.c);
+}

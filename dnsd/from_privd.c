@@ -1,0 +1,21 @@
+/* privd -> dnsd: the one dispatch function for this channel. */
+#include "dnsd.h"
+#include "log.h"
+#include "privd_to_dnsd.pb-c.h"
+
+int
+dnsd_dispatch_privd(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	const Pm__PrivdToDnsd *env = (const Pm__PrivdToDnsd *)m->env;
+	struct child_ctx *c = arg;
+
+	(void)ch;
+	switch (env->msg_case) {
+	case PM__PRIVD_TO_DNSD__MSG_PEER_CHANNEL:
+		child_handle_peer_channel(c, env->peer_channel, m);
+		return 0;
+	default:
+		fatalx("%s: kind %u passed the allow-list but has no handler",
+		    __func__, m->kind);
+	}
+}

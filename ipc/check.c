@@ -1,0 +1,120 @@
+/*
+ * Per-message checks: what protobuf cannot say about a message (lengths,
+ * ranges, who may claim to be whom).  Each returns 0 or -EINVAL and runs
+ * after unpacking, before dispatch.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "check.h"
+#include "fds.h"
+#include "privd_to_ctrld.pb-c.h"
+#include "privd_to_netd.pb-c.h"
+
+#define USER_MAX	32	/* useradd's limit */
+#define IFNAME_MAX	15	/* IFNAMSIZ - 1 */
+#define SUNPATH_MAX	107	/* sizeof(sun_path) - 1 */
+
+static int
+str_ok(const char *s, size_t min, size_t max)
+{
+	size_t n;
+
+	if (s == NULL)
+		return min == 0;
+	n = strnlen(s, max + 1);
+	return n >= min && n <= max;
+}
+
+static int
+ifname_ok(const char *s)
+{
+	return str_ok(s, 1, IFNAME_MAX) && strchr(s, '/') == NULL &&
+	    strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+static int
+procinfo_ok(const Pm__ProcInfo *pi, Pm__Proc from)
+{
+	if (pi == NULL || pi->proc != from || !str_ok(pi->user, 0, USER_MAX) ||
+	    pi->seccomp > 2 || pi->no_new_privs > 1 ||
+	    pi->n_channels > PM_NPROC)
+		return 0;
+	for (size_t i = 0; i < pi->n_channels; i++)
+		if (!pm_proc_valid(pi->channels[i]->peer))
+			return 0;
+	return 1;
+}
+
+int
+check_peer_channel(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__PeerChannel *pc = (const Pm__PeerChannel *)m;
+
+	return pm_proc_valid(pc->peer) && pc->peer != pol->to &&
+	    pc->peer != PM__PROC__PROC_PRIVD ? 0 : -EINVAL;
+}
+
+int
+check_tun_device(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__TunDevice *t = (const Pm__TunDevice *)m;
+
+	(void)pol;
+	return ifname_ok(t->name) && t->ifindex > 0 && t->mtu >= 576 &&
+	    t->mtu <= 65535 ? 0 : -EINVAL;
+}
+
+int
+check_api_listener(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__ApiListener *a = (const Pm__ApiListener *)m;
+
+	(void)pol;
+	return str_ok(a->path, 1, SUNPATH_MAX) &&
+	    (a->has_operator_gid || a->operator_gid == 0) ? 0 : -EINVAL;
+}
+
+int
+check_status_reply(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__StatusReply *r = (const Pm__StatusReply *)m;
+
+	if (!procinfo_ok(r->privd, pol->from) || r->n_children > PM_NPROC - 1)
+		return -EINVAL;
+	for (size_t i = 0; i < r->n_children; i++) {
+		const Pm__ChildStatus *c = r->children[i];
+		if (!pm_proc_valid(c->proc) || c->proc == PM__PROC__PROC_PRIVD ||
+		    !str_ok(c->user, 0, USER_MAX) ||
+		    !str_ok(c->last_exit, 0, 64) ||
+		    c->state > PM__CHILD_STATE__CHILD_FAILED)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+int
+check_ready(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__Ready *r = (const Pm__Ready *)m;
+
+	return procinfo_ok(r->info, pol->from) ? 0 : -EINVAL;
+}
+
+int
+check_peer_misbehaved(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__PeerMisbehaved *p = (const Pm__PeerMisbehaved *)m;
+
+	/* A child may accuse another child, never privd or itself. */
+	return pm_proc_valid(p->peer) && p->peer != PM__PROC__PROC_PRIVD &&
+	    p->peer != pol->from ? 0 : -EINVAL;
+}
+
+int
+check_proc_info_reply(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__ProcInfoReply *r = (const Pm__ProcInfoReply *)m;
+
+	return procinfo_ok(r->info, pol->from) ? 0 : -EINVAL;
+}

@@ -1,0 +1,16 @@
+#ifndef PM_IPC_CHECK_H
+#define PM_IPC_CHECK_H
+
+#include "ipc.h"
+
+int	check_peer_channel(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_tun_device(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_api_listener(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_status_reply(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_ready(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_peer_misbehaved(const struct ipc_policy *,
+	    const ProtobufCMessage *);
+int	check_proc_info_reply(const struct ipc_policy *,
+	    const ProtobufCMessage *);
+
+#endif

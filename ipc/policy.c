@@ -1,0 +1,134 @@
+/*
+ * The allow-list of every directed channel, as its receiver enforces it.
+ * A kind missing here is dropped even if the .proto defines it; test-only
+ * kinds exist only in test builds (-Dtest_hooks=true).
+ */
+#include <stddef.h>
+
+#include "check.h"
+#include "fds.h"
+#include "ipc.h"
+
+#include "ctrld_to_dnsd.pb-c.h"
+#include "ctrld_to_netd.pb-c.h"
+#include "ctrld_to_privd.pb-c.h"
+#include "dnsd_to_ctrld.pb-c.h"
+#include "dnsd_to_netd.pb-c.h"
+#include "dnsd_to_privd.pb-c.h"
+#include "netd_to_ctrld.pb-c.h"
+#include "netd_to_dnsd.pb-c.h"
+#include "netd_to_privd.pb-c.h"
+#include "privd_to_ctrld.pb-c.h"
+#include "privd_to_dnsd.pb-c.h"
+#include "privd_to_netd.pb-c.h"
+
+/* Largest datagram per channel.  Control messages are small; channels that
+ * will carry netmaps split them into transactions instead of growing. */
+#define SMALL_MAX	4096
+
+#define N(a)	(sizeof(a) / sizeof((a)[0]))
+#define RUN	IPC_PHASE_RUN
+#define START	IPC_PHASE_START
+
+#ifdef PM_TEST_HOOKS
+#define TEST_KIND(k)	{ (k), 0, RUN, NULL },
+#else
+#define TEST_KIND(k)
+#endif
+
+static const struct ipc_kind privd_netd[] = {
+	{ PM__PRIVD_TO_NETD__MSG_PEER_CHANNEL, IPC_F_FD, 0, check_peer_channel },
+	{ PM__PRIVD_TO_NETD__MSG_TUN_DEVICE, IPC_F_FD | IPC_F_ONCE, 0,
+	    check_tun_device },
+};
+static const struct ipc_kind privd_ctrld[] = {
+	{ PM__PRIVD_TO_CTRLD__MSG_PEER_CHANNEL, IPC_F_FD, 0, check_peer_channel },
+	{ PM__PRIVD_TO_CTRLD__MSG_API_LISTENER, IPC_F_FD | IPC_F_ONCE, 0,
+	    check_api_listener },
+	{ PM__PRIVD_TO_CTRLD__MSG_STATUS_REPLY, 0, 0, check_status_reply },
+};
+static const struct ipc_kind privd_dnsd[] = {
+	{ PM__PRIVD_TO_DNSD__MSG_PEER_CHANNEL, IPC_F_FD, 0, check_peer_channel },
+};
+
+/* privd accepts nothing but Ready until a child confirmed its sandbox. */
+static const struct ipc_kind netd_privd[] = {
+	{ PM__NETD_TO_PRIVD__MSG_READY, IPC_F_ONCE, START, check_ready },
+	{ PM__NETD_TO_PRIVD__MSG_PEER_MISBEHAVED, 0, RUN, check_peer_misbehaved },
+};
+static const struct ipc_kind ctrld_privd[] = {
+	{ PM__CTRLD_TO_PRIVD__MSG_READY, IPC_F_ONCE, START, check_ready },
+	{ PM__CTRLD_TO_PRIVD__MSG_PEER_MISBEHAVED, 0, RUN, check_peer_misbehaved },
+	{ PM__CTRLD_TO_PRIVD__MSG_STATUS_REQUEST, 0, RUN, NULL },
+};
+static const struct ipc_kind dnsd_privd[] = {
+	{ PM__DNSD_TO_PRIVD__MSG_READY, IPC_F_ONCE, START, check_ready },
+	{ PM__DNSD_TO_PRIVD__MSG_PEER_MISBEHAVED, 0, RUN, check_peer_misbehaved },
+};
+
+static const struct ipc_kind ctrld_netd[] = {
+	{ PM__CTRLD_TO_NETD__MSG_PROC_INFO_REQUEST, 0, 0, NULL },
+	TEST_KIND(PM__CTRLD_TO_NETD__MSG_TEST_FORBIDDEN_SYSCALL)
+};
+static const struct ipc_kind ctrld_dnsd[] = {
+	{ PM__CTRLD_TO_DNSD__MSG_PROC_INFO_REQUEST, 0, 0, NULL },
+	TEST_KIND(PM__CTRLD_TO_DNSD__MSG_TEST_FORBIDDEN_SYSCALL)
+};
+static const struct ipc_kind netd_ctrld[] = {
+	{ PM__NETD_TO_CTRLD__MSG_PROC_INFO_REPLY, 0, 0, check_proc_info_reply },
+	TEST_KIND(PM__NETD_TO_CTRLD__MSG_TEST_FORBIDDEN_SYSCALL)
+};
+static const struct ipc_kind dnsd_ctrld[] = {
+	{ PM__DNSD_TO_CTRLD__MSG_PROC_INFO_REPLY, 0, 0, check_proc_info_reply },
+	TEST_KIND(PM__DNSD_TO_CTRLD__MSG_TEST_FORBIDDEN_SYSCALL)
+};
+
+#define POLICY(f, t, desc, max, kinds) {				\
+	#f "->" #t, PM__PROC__PROC_##f, PM__PROC__PROC_##t, &(desc),	\
+	(max), (kinds), N(kinds) }
+#define EMPTY_POLICY(f, t, desc) {					\
+	#f "->" #t, PM__PROC__PROC_##f, PM__PROC__PROC_##t, &(desc),	\
+	SMALL_MAX, NULL, 0 }
+
+static const struct ipc_policy policies[] = {
+	POLICY(PRIVD, NETD, pm__privd_to_netd__descriptor, SMALL_MAX, privd_netd),
+	POLICY(PRIVD, CTRLD, pm__privd_to_ctrld__descriptor, SMALL_MAX,
+	    privd_ctrld),
+	POLICY(PRIVD, DNSD, pm__privd_to_dnsd__descriptor, SMALL_MAX, privd_dnsd),
+	POLICY(NETD, PRIVD, pm__netd_to_privd__descriptor, SMALL_MAX, netd_privd),
+	POLICY(CTRLD, PRIVD, pm__ctrld_to_privd__descriptor, SMALL_MAX,
+	    ctrld_privd),
+	POLICY(DNSD, PRIVD, pm__dnsd_to_privd__descriptor, SMALL_MAX, dnsd_privd),
+	POLICY(CTRLD, NETD, pm__ctrld_to_netd__descriptor, SMALL_MAX, ctrld_netd),
+	POLICY(CTRLD, DNSD, pm__ctrld_to_dnsd__descriptor, SMALL_MAX, ctrld_dnsd),
+	POLICY(NETD, CTRLD, pm__netd_to_ctrld__descriptor, SMALL_MAX, netd_ctrld),
+	POLICY(DNSD, CTRLD, pm__dnsd_to_ctrld__descriptor, SMALL_MAX, dnsd_ctrld),
+	EMPTY_POLICY(NETD, DNSD, pm__netd_to_dnsd__descriptor),
+	EMPTY_POLICY(DNSD, NETD, pm__dnsd_to_netd__descriptor),
+};
+
+const struct ipc_policy *
+ipc_policy(Pm__Proc from, Pm__Proc to)
+{
+	for (size_t i = 0; i < N(policies); i++)
+		if (policies[i].from == from && policies[i].to == to)
+			return &policies[i];
+	return NULL;
+}
+
+const char *
+pm_proc_name(Pm__Proc p)
+{
+	switch (p) {
+	case PM__PROC__PROC_PRIVD:
+		return "privd";
+	case PM__PROC__PROC_CTRLD:
+		return "ctrld";
+	case PM__PROC__PROC_NETD:
+		return "netd";
+	case PM__PROC__PROC_DNSD:
+		return "dnsd";
+	default:
+		return "?";
+	}
+}

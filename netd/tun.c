@@ -1,0 +1,52 @@
+/*
+ * netd's side of the TUN device: privd created it and passed the fd.  With
+ * no peers configured yet, every packet read is dropped and counted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "netd.h"
+
+#define TUN_BURST	64
+#define TUN_MTU_MAX	65535
+
+static void
+on_tun(uv_poll_t *h, int status, int events)
+{
+	static uint8_t pkt[TUN_MTU_MAX];
+	struct netd *nd = h->data;
+
+	(void)events;
+	if (status < 0)
+		return;
+	for (int i = 0; i < TUN_BURST; i++) {
+		ssize_t n = read(nd->tun_fd, pkt, sizeof(pkt));
+		if (n <= 0)
+			break;
+		nd->tun_rx_no_peer++;
+	}
+}
+
+void
+netd_tun_attach(struct netd *nd, int fd, const char *name)
+{
+	int fl;
+
+	if (nd->tun_fd >= 0) {
+		close(fd);
+		return;
+	}
+	if ((fl = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    uv_poll_init(nd->c.loop, &nd->tun_poll, fd) != 0) {
+		log_warn("TUN %s: cannot poll, ignoring", name);
+		close(fd);
+		return;
+	}
+	nd->tun_fd = fd;
+	nd->tun_poll.data = nd;
+	uv_poll_start(&nd->tun_poll, UV_READABLE, on_tun);
+	log_info("TUN %s attached", name);
+}

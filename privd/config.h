@@ -1,0 +1,18 @@
+#ifndef PM_PRIVD_CONFIG_H
+#define PM_PRIVD_CONFIG_H
+
+#include <stddef.h>
+
+/*
+ * privd's config file: one "key value" per line, '#' starts a comment.
+ * Keys mirror the long options (state-dir, socket, tun, mtu, netd-user,
+ * ctrld-user, dnsd-user, operator-group, libexec-dir).  The callback gets
+ * each pair; parse errors name the line.  Returns 0 or -EINVAL with `err`
+ * holding "line N: ...".
+ */
+typedef int (*config_cb)(const char *key, const char *value, void *arg);
+
+int	config_parse(const char *text, size_t len, config_cb cb, void *arg,
+	    char *err, size_t errlen);
+
+#endif

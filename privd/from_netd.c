@@ -1,0 +1,24 @@
+/* netd -> privd: the one dispatch function for this channel. */
+#include "log.h"
+#include "privd.h"
+#include "netd_to_privd.pb-c.h"
+
+int
+privd_dispatch_netd(struct ipc_chan *c, struct ipc_msg *m, void *arg)
+{
+	const Pm__NetdToPrivd *env = (const Pm__NetdToPrivd *)m->env;
+	struct child *k = arg;
+
+	(void)c;
+	switch (env->msg_case) {
+	case PM__NETD_TO_PRIVD__MSG_READY:
+		privd_handle_ready(k, env->ready);
+		return 0;
+	case PM__NETD_TO_PRIVD__MSG_PEER_MISBEHAVED:
+		privd_handle_peer_misbehaved(k, env->peer_misbehaved);
+		return 0;
+	default:
+		fatalx("%s: kind %u passed the allow-list but has no handler",
+		    __func__, m->kind);
+	}
+}

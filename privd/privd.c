@@ -1,0 +1,336 @@
+/*
+ * privd: runs as root in the foreground (systemd-style, no daemonizing).
+ *
+ *   parse options and config -> resolve users -> state and empty dirs ->
+ *   TUN -> local API socket -> sandbox_enter(PRIVD): keep CAP_NET_ADMIN and
+ *   what spawning needs -> spawn netd, ctrld, dnsd -> supervise
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "pm_config.h"
+#include "privd.h"
+#include "sandbox.h"
+
+#define CONFIG_MAX	65536
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: privd [--state-dir DIR] [--socket PATH] [--tun NAME] "
+	    "[--config FILE]\n"
+	    "             [--mtu N] [--netd-user U] [--ctrld-user U] "
+	    "[--dnsd-user U]\n"
+	    "             [--operator-group G] [--libexec-dir DIR] [--debug]\n");
+	exit(2);
+}
+
+enum { O_STATE = 256, O_SOCKET, O_TUN, O_CONFIG, O_MTU, O_NETD_USER,
+	O_CTRLD_USER, O_DNSD_USER, O_OPGROUP, O_LIBEXEC, O_DEBUG, O_HELP };
+
+static const struct option longopts[] = {
+	{ "state-dir", required_argument, NULL, O_STATE },
+	{ "socket", required_argument, NULL, O_SOCKET },
+	{ "tun", required_argument, NULL, O_TUN },
+	{ "config", required_argument, NULL, O_CONFIG },
+	{ "mtu", required_argument, NULL, O_MTU },
+	{ "netd-user", required_argument, NULL, O_NETD_USER },
+	{ "ctrld-user", required_argument, NULL, O_CTRLD_USER },
+	{ "dnsd-user", required_argument, NULL, O_DNSD_USER },
+	{ "operator-group", required_argument, NULL, O_OPGROUP },
+	{ "libexec-dir", required_argument, NULL, O_LIBEXEC },
+	{ "debug", no_argument, NULL, O_DEBUG },
+	{ "help", no_argument, NULL, O_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Applies one setting by option id; shared by the CLI and the config file. */
+static int
+set_option(struct privd_opts *o, int id, const char *v)
+{
+	char *end;
+	unsigned long n;
+
+	switch (id) {
+	case O_STATE: o->state_dir = v; break;
+	case O_SOCKET: o->socket_path = v; break;
+	case O_TUN:
+		if (strlen(v) == 0 || strlen(v) > 15 || strchr(v, '/'))
+			return -EINVAL;
+		o->tun_name = v;
+		break;
+	case O_MTU:
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (errno || *end || n < 1280 || n > 65535)
+			return -EINVAL;
+		o->tun_mtu = (unsigned)n;
+		break;
+	case O_NETD_USER: o->users[0] = v; break;
+	case O_CTRLD_USER: o->users[1] = v; break;
+	case O_DNSD_USER: o->users[2] = v; break;
+	case O_OPGROUP: o->operator_group = v; break;
+	case O_LIBEXEC: o->libexec_dir = v; break;
+	case O_DEBUG: o->debug = true; break;
+	default: return -ENOENT;
+	}
+	return 0;
+}
+
+static int
+config_key(const char *key, const char *value, void *arg)
+{
+	char *copy;
+
+	for (const struct option *lo = longopts; lo->name != NULL; lo++) {
+		if (strcmp(lo->name, key) != 0 || lo->val == O_CONFIG ||
+		    lo->has_arg != required_argument)
+			continue;
+		if ((copy = strdup(value)) == NULL)
+			return -ENOMEM;
+		return set_option(arg, lo->val, copy);
+	}
+	return -ENOENT;
+}
+
+static void
+load_config(struct privd_opts *o, const char *path)
+{
+	char *buf, err[256];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		fatal("config %s", path);
+	if ((buf = malloc(CONFIG_MAX)) == NULL)
+		fatal("malloc");
+	if ((n = read(fd, buf, CONFIG_MAX)) < 0)
+		fatal("read %s", path);
+	if (n == CONFIG_MAX)
+		fatalx("config %s: larger than %d bytes", path, CONFIG_MAX);
+	close(fd);
+	if (config_parse(buf, (size_t)n, config_key, o, err, sizeof(err)) < 0)
+		fatalx("config %s: %s", path, err);
+	free(buf);
+}
+
+/* Options override the config file, so the file is read first. */
+static void
+parse_args(struct privd_opts *o, int argc, char **argv)
+{
+	const char *config = NULL;
+	int ch;
+
+	for (int i = 1; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--config") == 0)
+			config = argv[i + 1];
+	if (config != NULL)
+		load_config(o, config);
+	o->config = config;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (ch == O_CONFIG)
+			continue;
+		if (ch == O_HELP || ch == '?')
+			usage();
+		if (set_option(o, ch, optarg) < 0)
+			fatalx("bad value for --%s: '%s'", longopts[ch - 256].name,
+			    optarg);
+	}
+	if (optind != argc)
+		usage();
+}
+
+static void
+resolve_user(struct child *k)
+{
+	struct passwd *pw;
+
+	if ((pw = getpwnam(k->user)) == NULL)
+		fatalx("user '%s' for %s does not exist; create it with "
+		    "packaging/sysusers.d/privmesh.conf (systemd-sysusers) or "
+		    "packaging/create-users.sh", k->user, k->name);
+	if (pw->pw_uid == 0 || pw->pw_gid == 0)
+		fatalx("user '%s' for %s must not be root or in group root",
+		    k->user, k->name);
+	k->uid = pw->pw_uid;
+	k->gid = pw->pw_gid;
+}
+
+static void
+resolve_operator_group(struct privd *pd)
+{
+	struct group *gr;
+
+	if ((gr = getgrnam(pd->opt.operator_group)) == NULL) {
+		log_info("operator group '%s' not found; only root may change "
+		    "settings", pd->opt.operator_group);
+		return;
+	}
+	pd->has_operator_gid = true;
+	pd->operator_gid = gr->gr_gid;
+}
+
+static void
+make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid)
+{
+	struct stat st;
+
+	if (mkdir(path, mode) != 0 && errno != EEXIST)
+		fatal("mkdir %s", path);
+	if (lstat(path, &st) != 0)
+		fatal("stat %s", path);
+	if (!S_ISDIR(st.st_mode))
+		fatalx("%s exists and is not a directory", path);
+	if (chown(path, uid, gid) != 0 || chmod(path, mode) != 0)
+		fatal("chown/chmod %s", path);
+}
+
+/* state-dir/ (root 0755), state-dir/empty/ (the children's root, kept
+ * empty), state-dir/<child>/ (0700, owned by that child's user). */
+static void
+prepare_state(struct privd *pd)
+{
+	char path[PATH_MAX];
+
+	make_dir(pd->opt.state_dir, 0755, 0, 0);
+	snprintf(pd->root_dir, sizeof(pd->root_dir), "%s/empty",
+	    pd->opt.state_dir);
+	make_dir(pd->root_dir, 0755, 0, 0);
+	for (int i = 0; i < PRIVD_NCHILD; i++) {
+		struct child *k = &pd->kids[i];
+		snprintf(path, sizeof(path), "%s/%s", pd->opt.state_dir, k->name);
+		make_dir(path, 0700, k->uid, k->gid);
+	}
+}
+
+static void
+init_children(struct privd *pd)
+{
+	static const Pm__Proc procs[PRIVD_NCHILD] = { PM__PROC__PROC_NETD,
+	    PM__PROC__PROC_CTRLD, PM__PROC__PROC_DNSD };
+
+	for (int i = 0; i < PRIVD_NCHILD; i++) {
+		struct child *k = &pd->kids[i];
+
+		memset(k, 0, sizeof(*k));
+		k->pd = pd;
+		k->proc = procs[i];
+		k->name = pm_proc_name(procs[i]);
+		k->user = pd->opt.users[i];
+		for (int p = 0; p <= PM_NPROC; p++)
+			k->ends[p] = -1;
+		resolve_user(k);
+		uv_timer_init(pd->loop, &k->timer);
+		k->timer.data = k;
+	}
+}
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+	struct privd *pd = h->data;
+
+	switch (signum) {
+	case SIGCHLD:
+		privd_reap(pd);
+		break;
+	case SIGHUP:
+		privd_resume_failed(pd);
+		break;
+	default:
+		privd_stop(pd);
+		break;
+	}
+}
+
+static void
+setup_signals(struct privd *pd)
+{
+	static const int sigs[4] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+
+	signal(SIGPIPE, SIG_IGN);
+	for (int i = 0; i < 4; i++) {
+		uv_signal_init(pd->loop, &pd->sig[i]);
+		pd->sig[i].data = pd;
+		if (uv_signal_start(&pd->sig[i], on_signal, sigs[i]) != 0)
+			fatalx("cannot handle signal %d", sigs[i]);
+	}
+	uv_timer_init(pd->loop, &pd->stop_timer);
+}
+
+static void
+open_resources(struct privd *pd)
+{
+	int fd;
+
+	if ((fd = tun_create(pd->opt.tun_name, pd->opt.tun_mtu,
+	    &pd->tun_ifindex)) < 0) {
+		errno = -fd;
+		fatal("cannot create TUN device %s", pd->opt.tun_name);
+	}
+	pd->tun_fd = fd;
+	if ((fd = api_socket_create(pd->opt.socket_path)) < 0) {
+		errno = -fd;
+		fatal("cannot create local API socket %s", pd->opt.socket_path);
+	}
+	pd->api_fd = fd;
+	if ((pd->status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC)) < 0)
+		fatal("open /proc/self/status");
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct privd pd;
+	struct sandbox_params sp = { .role = SANDBOX_PRIVD, .user = "root" };
+
+	log_init("privd", false);
+	pd.opt = (struct privd_opts){
+		.state_dir = PM_DEFAULT_STATE_DIR,
+		.socket_path = PM_DEFAULT_SOCKET,
+		.tun_name = "privmesh0",
+		.tun_mtu = 1280,
+		.users = { "_pm-net", "_pm-ctrl", "_pm-dns" },
+		.operator_group = "privmesh",
+	};
+	parse_args(&pd.opt, argc, argv);
+	log_set_debug(pd.opt.debug);
+	if (geteuid() != 0)
+		fatalx("must be started as root");
+	pd.loop = uv_default_loop();
+	pd.tun_fd = pd.api_fd = -1;
+	pd.started_ms = now_ms();
+	init_children(&pd);
+	resolve_operator_group(&pd);
+	privd_locate_binaries(&pd, argv[0]);
+	prepare_state(&pd);
+	open_resources(&pd);
+	setup_signals(&pd);
+	sandbox_enter(&sp);
+	for (int i = 0; i < PRIVD_NCHILD; i++) {
+		int r = privd_spawn(&pd.kids[i]);
+		if (r < 0) {
+			errno = -r;
+			fatal("cannot start %s", pd.kids[i].name);
+		}
+	}
+	log_info("privmesh %s running: tun %s, socket %s, state %s", PM_VERSION,
+	    pd.opt.tun_name, pd.opt.socket_path, pd.opt.state_dir);
+	uv_run(pd.loop, UV_RUN_DEFAULT);
+	unlink(pd.opt.socket_path);
+	log_info("stopped");
+	return 0;
+}

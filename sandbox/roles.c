@@ -1,0 +1,94 @@
+/*
+ * What each privmesh process keeps once sandbox_enter() returns, as data.
+ * Reviewing a change to a process's privileges means reviewing this table
+ * (and the seccomp groups it names in seccomp.c); sandbox.c has no
+ * per-role branches beyond "chroot or not".
+ */
+#include <linux/capability.h>
+
+#include "roles.h"
+
+#define LIMIT(v)	{ .set = true, .value = (v) }
+
+/* Every child: the event loop, its IPC and the libc underneath it. */
+#define CHILD_GROUPS							\
+	SCG_BASIC_IO, SCG_FD_CTL, SCG_IO_EVENT, SCG_IPC_SEQPACKET,	\
+	SCG_MEMORY, SCG_TIME, SCG_RANDOM, SCG_IDENTITY, SCG_SIGNAL,	\
+	SCG_PROCESS, SCG_STAT_FD, SCG_SYSINFO, SCG_FS_PROBE_DENY
+
+static const struct role_desc roles[SANDBOX_NROLES] = {
+	[SANDBOX_PRIVD] = {
+		.name = "privd",
+		.chroot = false,	/* needs /proc, /dev/net/tun, exec */
+		.caps =
+		    /* TUN, netlink routes/addresses, nftables, SO_MARK */
+		    CAPBIT(CAP_NET_ADMIN) |
+		    /* children are exec'd as root and drop to their user */
+		    CAPBIT(CAP_SETUID) | CAPBIT(CAP_SETGID) |
+		    /* ... chroot into their empty directory ... */
+		    CAPBIT(CAP_SYS_CHROOT) |
+		    /* ... and clear their bounding set */
+		    CAPBIT(CAP_SETPCAP) |
+		    /* signal children running under other uids */
+		    CAPBIT(CAP_KILL) |
+		    /* chown the per-child state dirs made at (re)start */
+		    CAPBIT(CAP_CHOWN) | CAPBIT(CAP_FOWNER),
+		.rlimits = {
+			[RLIMIT_CORE] = LIMIT(0),	/* no root core files */
+		},
+		/* No groups: privd's own filter arrives with the netlink work. */
+		.groups = { SCG_NONE },
+	},
+	[SANDBOX_NETD] = {
+		.name = "netd",
+		.chroot = true,
+		.rlimits = {
+			[RLIMIT_CORE] = LIMIT(0),
+			[RLIMIT_NPROC] = LIMIT(0),	/* no fork, no threads */
+			[RLIMIT_FSIZE] = LIMIT(0),	/* writes no files */
+			[RLIMIT_NOFILE] = LIMIT(1024),
+		},
+		.groups = { CHILD_GROUPS,
+		    SCG_UDP_SOCKET, SCG_UDP_IO, SCG_UDP_SOCKOPT },
+	},
+	[SANDBOX_CTRLD] = {
+		.name = "ctrld",
+		.chroot = true,
+		.rlimits = {
+			[RLIMIT_CORE] = LIMIT(0),
+			[RLIMIT_NPROC] = LIMIT(0),
+			/* no RLIMIT_FSIZE: ctrld will write its state files */
+			[RLIMIT_NOFILE] = LIMIT(4096),	/* local API clients */
+		},
+		.groups = { CHILD_GROUPS, SCG_UNIX_SERVER },
+	},
+	[SANDBOX_DNSD] = {
+		.name = "dnsd",
+		.chroot = true,
+		.rlimits = {
+			[RLIMIT_CORE] = LIMIT(0),
+			[RLIMIT_NPROC] = LIMIT(0),
+			[RLIMIT_FSIZE] = LIMIT(0),
+			[RLIMIT_NOFILE] = LIMIT(1024),
+		},
+		.groups = { CHILD_GROUPS,
+		    SCG_UDP_SOCKET, SCG_UDP_IO, SCG_UDP_SOCKOPT,
+		    SCG_TCP_CLIENT },
+	},
+};
+
+const struct role_desc *
+role_get(enum sandbox_role role)
+{
+	if ((unsigned)role >= SANDBOX_NROLES)
+		return NULL;
+	return &roles[role];
+}
+
+const char *
+sandbox_role_name(enum sandbox_role role)
+{
+	const struct role_desc *r = role_get(role);
+
+	return r != NULL ? r->name : "unknown";
+}

@@ -1,0 +1,63 @@
+/* The local API's request parser and its operator check. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "api.h"
+
+static int
+parse(const char *s, struct api_request *req, char *err)
+{
+	return api_parse_request(s, strlen(s), req, err, 128);
+}
+
+static void
+test_parse(void **state)
+{
+	struct api_request req;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(parse("{\"op\":\"status\"}", &req, err), 0);
+	assert_int_equal(req.op, API_OP_STATUS);
+	assert_false(api_op_writes(req.op));
+	assert_int_equal(parse("{\"op\":\"reboot\"}", &req, err), -EINVAL);
+	assert_string_equal(err, "unknown op");
+	assert_int_equal(parse("{\"op\":1}", &req, err), -EINVAL);
+	assert_int_equal(parse("[\"op\"]", &req, err), -EINVAL);
+	assert_int_equal(parse("{\"op\":\"status\",\"op\":\"status\"}", &req,
+	    err), -EINVAL);
+	assert_int_equal(parse("{\"op\":\"sta", &req, err), -EINVAL);
+	assert_string_equal(err, "request is not valid JSON");
+}
+
+static void
+test_operator(void **state)
+{
+	struct api_peer root = { .uid = 0, .gid = 0 };
+	struct api_peer user = { .uid = 1000, .gid = 1000,
+	    .groups = { 27, 995 }, .ngroups = 2 };
+	struct api_peer other = { .uid = 1001, .gid = 1001 };
+
+	(void)state;
+	assert_true(api_peer_is_operator(&root, false, 0));
+	assert_true(api_peer_is_operator(&user, true, 995));
+	assert_false(api_peer_is_operator(&user, false, 995));
+	assert_false(api_peer_is_operator(&other, true, 995));
+	other.gid = 995;
+	assert_true(api_peer_is_operator(&other, true, 995));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_operator),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,337 @@
+/*
+ * IPC framing and validation: real socketpairs, real libuv loop, the real
+ * channel policies.  Every drop reason is provoked and counted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "ipc.h"
+#include "ctrld_to_netd.pb-c.h"
+#include "netd_to_privd.pb-c.h"
+#include "privd_to_ctrld.pb-c.h"
+#include "privd_to_netd.pb-c.h"
+
+/* ---- pure decode ---- */
+
+static size_t
+pack(const ProtobufCMessage *m, uint8_t *buf)
+{
+	return protobuf_c_message_pack(m, buf);
+}
+
+/* Length-delimited field `num` holding `len` bytes, appended at `out`. */
+static size_t
+wrap(uint32_t num, const uint8_t *in, size_t len, uint8_t *out)
+{
+	size_t n = 0;
+
+	out[n++] = (uint8_t)((num << 3) | 2);
+	out[n++] = (uint8_t)len;	/* tests keep len < 128 */
+	memcpy(out + n, in, len);
+	return n + len;
+}
+
+static size_t
+ready_bytes(uint8_t *buf, Pm__Proc who, bool extra_unknown)
+{
+	Pm__ProcInfo pi = PM__PROC_INFO__INIT;
+	uint8_t inner[128], ready[160];
+	size_t n;
+
+	pi.proc = who;
+	pi.pid = 7;
+	pi.uid = 994;
+	pi.seccomp = 2;
+	pi.no_new_privs = 1;
+	n = pack(&pi.base, inner);
+	if (extra_unknown) {	/* field 99, varint 1: unknown, nested deep */
+		inner[n++] = 0x98;
+		inner[n++] = 0x06;
+		inner[n++] = 0x01;
+	}
+	n = wrap(1, inner, n, ready);		/* Ready.info */
+	return wrap(1, ready, n, buf);		/* NetdToPrivd.ready */
+}
+
+static void
+test_decode_ready(void **state)
+{
+	const struct ipc_policy *pol = ipc_policy(PM__PROC__PROC_NETD,
+	    PM__PROC__PROC_PRIVD);
+	struct ipc_msg m;
+	enum ipc_drop why;
+	uint8_t buf[256];
+	size_t n = ready_bytes(buf, PM__PROC__PROC_NETD, false);
+
+	(void)state;
+	assert_int_equal(ipc_decode(pol, buf, n, false, IPC_PHASE_START, 0, &m,
+	    &why), 0);
+	assert_int_equal(m.kind, PM__NETD_TO_PRIVD__MSG_READY);
+	ipc_msg_free(&m);
+	/* Ready is legal only before the child is running, and only once. */
+	assert_int_equal(ipc_decode(pol, buf, n, false, IPC_PHASE_RUN, 0, &m,
+	    &why), -EBADMSG);
+	assert_int_equal(why, IPC_DROP_PHASE);
+	assert_int_equal(ipc_decode(pol, buf, n, false, IPC_PHASE_START, 1, &m,
+	    &why), -EBADMSG);
+	assert_int_equal(why, IPC_DROP_PHASE);
+	/* An fd attached to a kind that carries none. */
+	assert_int_equal(ipc_decode(pol, buf, n, true, IPC_PHASE_START, 0, &m,
+	    &why), -EBADMSG);
+	assert_int_equal(why, IPC_DROP_FD);
+}
+
+static void
+test_decode_rejects(void **state)
+{
+	const struct ipc_policy *pol = ipc_policy(PM__PROC__PROC_NETD,
+	    PM__PROC__PROC_PRIVD);
+	struct ipc_msg m;
+	enum ipc_drop why;
+	uint8_t buf[8192];
+	size_t n;
+
+	(void)state;
+	/* netd claiming to be dnsd fails the per-message check. */
+	n = ready_bytes(buf, PM__PROC__PROC_DNSD, false);
+	assert_int_equal(ipc_decode(pol, buf, n, false, IPC_PHASE_START, 0, &m,
+	    &why), -EBADMSG);
+	assert_int_equal(why, IPC_DROP_INVALID);
+	/* Unknown field three levels down. */
+	n = ready_bytes(buf, PM__PROC__PROC_NETD, true);
+	assert_int_equal(ipc_decode(pol, buf, n, false, IPC_PHASE_START, 0, &m,
+	    &why), -EBADMSG);
+	assert_int_equal(why, IPC_DROP_UNKNOWN_FIELDS);
+	/* Garbage. */
+	memset(buf, 0xff, 16);
+	assert_int_equal(ipc_decode(pol, buf, 16, false, IPC_PHASE_RUN, 0, &m,
+	    &why), -EBADMSG);
+	assert_int_equal(why, IPC_DROP_UNPACK);
+	/* Empty envelope: no kind set. */
+	assert_int_equal(ipc_decode(pol, buf, 0, false, IPC_PHASE_RUN, 0, &m,
+	    &why), -EBADMSG);
+	assert_int_equal(why, IPC_DROP_NOT_ALLOWED);
+	/* Over the channel maximum. */
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(ipc_decode(pol, buf, pol->max_size + 1, false,
+	    IPC_PHASE_RUN, 0, &m, &why), -EBADMSG);
+	assert_int_equal(why, IPC_DROP_OVERSIZED);
+}
+
+static void
+test_decode_kind_not_on_channel(void **state)
+{
+	/* StatusRequest (field 3) exists on ctrld->privd, not netd->privd. */
+	const uint8_t status_req[] = { 0x1a, 0x02, 0x08, 0x01 };
+	struct ipc_msg m;
+	enum ipc_drop why;
+
+	(void)state;
+	assert_int_equal(ipc_decode(ipc_policy(PM__PROC__PROC_NETD,
+	    PM__PROC__PROC_PRIVD), status_req, sizeof(status_req), false,
+	    IPC_PHASE_RUN, 0, &m, &why), -EBADMSG);
+	/* Unknown at the envelope level: it is not in NetdToPrivd at all. */
+	assert_int_equal(why, IPC_DROP_UNKNOWN_FIELDS);
+	assert_int_equal(ipc_decode(ipc_policy(PM__PROC__PROC_CTRLD,
+	    PM__PROC__PROC_PRIVD), status_req, sizeof(status_req), false,
+	    IPC_PHASE_RUN, 0, &m, &why), 0);
+	ipc_msg_free(&m);
+	/* The netd<->dnsd channels allow nothing yet. */
+	assert_int_equal(ipc_decode(ipc_policy(PM__PROC__PROC_NETD,
+	    PM__PROC__PROC_DNSD), status_req, 0, false, IPC_PHASE_RUN, 0, &m,
+	    &why), -EBADMSG);
+	assert_int_equal(why, IPC_DROP_NOT_ALLOWED);
+}
+
+static void
+test_every_channel_has_a_policy(void **state)
+{
+	(void)state;
+	for (int f = PM__PROC__PROC_PRIVD; f <= PM__PROC__PROC_DNSD; f++)
+		for (int t = PM__PROC__PROC_PRIVD; t <= PM__PROC__PROC_DNSD; t++) {
+			const struct ipc_policy *p = ipc_policy(f, t);
+			if (f == t) {
+				assert_null(p);
+				continue;
+			}
+			assert_non_null(p);
+			assert_true(p->max_size >= 1024);
+			assert_true(p->nkinds < 64);	/* once_done bitmask */
+		}
+}
+
+/* ---- channels over a real socketpair ---- */
+
+struct rx {
+	int		 got;
+	uint32_t	 kind;
+	int		 fd_ino_ok;
+	ino_t		 want_ino;
+	int		 cutoffs;
+	int		 eofs;
+	int		 drops;
+};
+
+static int
+rx_dispatch(struct ipc_chan *c, struct ipc_msg *m, void *arg)
+{
+	struct rx *rx = arg;
+	struct stat st;
+
+	(void)c;
+	rx->got++;
+	rx->kind = m->kind;
+	if (m->fd >= 0 && fstat(m->fd, &st) == 0 && st.st_ino == rx->want_ino)
+		rx->fd_ino_ok = 1;
+	return 0;
+}
+
+static void
+rx_event(struct ipc_chan *c, enum ipc_event ev, int detail, void *arg)
+{
+	struct rx *rx = arg;
+
+	(void)c;
+	(void)detail;
+	if (ev == IPC_EV_CUTOFF)
+		rx->cutoffs++;
+	else if (ev == IPC_EV_EOF)
+		rx->eofs++;
+	else if (ev == IPC_EV_DROP)
+		rx->drops++;
+}
+
+static void
+run_loop(uv_loop_t *loop)
+{
+	for (int i = 0; i < 20; i++)
+		uv_run(loop, UV_RUN_NOWAIT);
+}
+
+static void
+test_fd_passing_and_cutoff(void **state)
+{
+	uv_loop_t loop;
+	struct ipc_chan netd_end, privd_end;
+	struct rx rx = { 0 };
+	Pm__PrivdToNetd env = PM__PRIVD_TO_NETD__INIT;
+	Pm__TunDevice tun = PM__TUN_DEVICE__INIT;
+	Pm__PrivdToNetd penv = PM__PRIVD_TO_NETD__INIT;
+	Pm__PeerChannel pc = PM__PEER_CHANNEL__INIT;
+	struct stat st;
+	int sv[2], devnull;
+
+	(void)state;
+	uv_loop_init(&loop);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	assert_int_equal(ipc_chan_open(&privd_end, &loop, sv[0],
+	    PM__PROC__PROC_PRIVD, PM__PROC__PROC_NETD, rx_dispatch, rx_event,
+	    &rx), 0);
+	assert_int_equal(ipc_chan_open(&netd_end, &loop, sv[1],
+	    PM__PROC__PROC_NETD, PM__PROC__PROC_PRIVD, rx_dispatch, rx_event,
+	    &rx), 0);
+	devnull = open("/dev/null", O_RDWR);
+	fstat(devnull, &st);
+	rx.want_ino = st.st_ino;
+	tun.name = "pm0";
+	tun.ifindex = 3;
+	tun.mtu = 1280;
+	env.msg_case = PM__PRIVD_TO_NETD__MSG_TUN_DEVICE;
+	env.tun_device = &tun;
+	assert_int_equal(ipc_send(&privd_end, &env.base, devnull), 0);
+	run_loop(&loop);
+	assert_int_equal(rx.got, 1);
+	assert_true(rx.fd_ino_ok);
+	/* TunDevice is once-only: the second copy is dropped. */
+	assert_int_equal(ipc_send(&privd_end, &env.base, devnull), 0);
+	/* A kind that carries an fd arriving without one is dropped. */
+	pc.peer = PM__PROC__PROC_DNSD;
+	penv.msg_case = PM__PRIVD_TO_NETD__MSG_PEER_CHANNEL;
+	penv.peer_channel = &pc;
+	assert_int_equal(ipc_send(&privd_end, &penv.base, -1), 0);
+	/* With one it passes. */
+	assert_int_equal(ipc_send(&privd_end, &penv.base, devnull), 0);
+	run_loop(&loop);
+	assert_int_equal(rx.got, 2);
+	assert_int_equal(rx.kind, PM__PRIVD_TO_NETD__MSG_PEER_CHANNEL);
+	assert_int_equal(netd_end.st.drops[IPC_DROP_PHASE], 1);
+	assert_int_equal(netd_end.st.drops[IPC_DROP_FD], 1);
+	/* A flood of garbage cuts the sender off. */
+	for (int i = 0; i < IPC_CUTOFF_COUNT; i++)
+		(void)!write(sv[0], "\xff\xff\xff", 3);
+	run_loop(&loop);
+	assert_int_equal(rx.cutoffs, 1);
+	assert_int_equal(netd_end.st.cutoffs, 1);
+	assert_true(netd_end.cut_off);
+	/* Wrong envelope type is refused by the sender. */
+	assert_int_equal(ipc_send(&netd_end, &env.base, -1), -EINVAL);
+	ipc_chan_close(&privd_end);
+	ipc_chan_close(&netd_end);
+	close(devnull);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void
+test_eof_and_replace(void **state)
+{
+	uv_loop_t loop;
+	struct ipc_chan a, b;
+	struct rx rx = { 0 };
+	Pm__CtrldToNetd env = PM__CTRLD_TO_NETD__INIT;
+	Pm__ProcInfoRequest req = PM__PROC_INFO_REQUEST__INIT;
+	int sv[2], sv2[2];
+
+	(void)state;
+	uv_loop_init(&loop);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	assert_int_equal(ipc_chan_open(&a, &loop, sv[0], PM__PROC__PROC_CTRLD,
+	    PM__PROC__PROC_NETD, rx_dispatch, rx_event, &rx), 0);
+	assert_int_equal(ipc_chan_open(&b, &loop, sv[1], PM__PROC__PROC_NETD,
+	    PM__PROC__PROC_CTRLD, rx_dispatch, rx_event, &rx), 0);
+	ipc_chan_close(&a);
+	run_loop(&loop);
+	assert_int_equal(rx.eofs, 1);
+	/* The peer restarted: a new socket, same counters. */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv2), 0);
+	assert_int_equal(ipc_chan_replace(&b, &loop, sv2[1]), 0);
+	assert_int_equal(ipc_chan_open(&a, &loop, sv2[0], PM__PROC__PROC_CTRLD,
+	    PM__PROC__PROC_NETD, rx_dispatch, rx_event, &rx), 0);
+	env.msg_case = PM__CTRLD_TO_NETD__MSG_PROC_INFO_REQUEST;
+	env.proc_info_request = &req;
+	/* Fill the socket buffer: the rest must queue and still arrive. */
+	for (int i = 0; i < 600; i++)
+		assert_int_equal(ipc_send(&a, &env.base, -1), 0);
+	for (int i = 0; i < 200; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	assert_int_equal(rx.got, 600);
+	assert_int_equal(b.st.rx, 600);
+	ipc_chan_close(&a);
+	ipc_chan_close(&b);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_decode_ready),
+		cmocka_unit_test(test_decode_rejects),
+		cmocka_unit_test(test_decode_kind_not_on_channel),
+		cmocka_unit_test(test_every_channel_has_a_policy),
+		cmocka_unit_test(test_fd_passing_and_cutoff),
+		cmocka_unit_test(test_eof_and_replace),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
