@@ -1,6 +1,10 @@
 #!/bin/sh
 # Installs every build and test dependency of privmesh from Debian 12 packages.
 # Run as root.  Idempotent: apt-get skips what is already there.
+#
+#   build:  compilers, meson, the libraries privmesh links
+#   tests:  clang + compiler-rt (ASan/UBSan, libFuzzer), cmocka, pytest,
+#           iproute2 (ip, ss), util-linux (setpriv), procps (pgrep)
 set -eu
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps.sh: must run as root (apt-get install)" >&2
@@ -9,9 +13,11 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends \
-	build-essential meson ninja-build pkg-config clang libclang-rt-14-dev \
+	build-essential meson ninja-build pkg-config \
+	clang libclang-rt-14-dev \
 	libsodium-dev libseccomp-dev libcap-ng-dev libuv1-dev \
 	libprotobuf-c-dev protobuf-c-compiler \
+	libjansson-dev libssl-dev \
 	libcmocka-dev \
-	iproute2 procps psmisc iputils-ping util-linux \
+	iproute2 procps util-linux passwd \
 	python3 python3-pytest

@@ -64,7 +64,7 @@ def pid_alive(pid):
         return False
     try:
         return proc_status(pid).get("State", "").split()[0] != "Z"
-    except FileNotFoundError:
+    except OSError:     # gone between kill(0) and the read
         return False
 
 
