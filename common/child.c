@@ -13,7 +13,9 @@
 #include "log.h"
 #include "procinfo.h"
 #include "ctrld_to_privd.pb-c.h"
+#include "dnsd_to_ctrld.pb-c.h"
 #include "dnsd_to_privd.pb-c.h"
+#include "netd_to_ctrld.pb-c.h"
 #include "netd_to_privd.pb-c.h"
 
 static void __attribute__((noreturn))
@@ -332,6 +334,32 @@ child_handle_peer_channel(struct child_ctx *c, const Pm__PeerChannel *pc,
 	}
 	m->fd = -1;	/* the channel owns it now */
 	log_debug("new channel to %s", pm_proc_name(pc->peer));
+}
+
+/* netd and dnsd answer ctrld's status question the same way. */
+int
+child_reply_proc_info(struct child_ctx *c, const Pm__ProcInfoRequest *req)
+{
+	Pm__ProcInfoReply rep = PM__PROC_INFO_REPLY__INIT;
+	Pm__ProcInfo pi;
+	Pm__ChannelStats st[PM_NPROC], *stp[PM_NPROC];
+	struct ipc_chan *ch = child_chan(c, PM__PROC__PROC_CTRLD);
+
+	if (ch == NULL)
+		return 0;
+	child_procinfo(c, &pi, st, stp);
+	rep.id = req->id;
+	rep.info = &pi;
+	if (c->self == PM__PROC__PROC_NETD) {
+		Pm__NetdToCtrld env = PM__NETD_TO_CTRLD__INIT;
+		env.msg_case = PM__NETD_TO_CTRLD__MSG_PROC_INFO_REPLY;
+		env.proc_info_reply = &rep;
+		return ipc_send(ch, &env.base, -1);
+	}
+	Pm__DnsdToCtrld env = PM__DNSD_TO_CTRLD__INIT;
+	env.msg_case = PM__DNSD_TO_CTRLD__MSG_PROC_INFO_REPLY;
+	env.proc_info_reply = &rep;
+	return ipc_send(ch, &env.base, -1);
 }
 
 #ifdef PM_TEST_HOOKS

@@ -47,6 +47,8 @@ struct ipc_chan *child_chan(struct child_ctx *, Pm__Proc peer);
 /* Handlers every child shares. */
 void	child_handle_peer_channel(struct child_ctx *, const Pm__PeerChannel *,
 	    struct ipc_msg *);
+/* Answers ctrld's ProcInfoRequest (netd, dnsd). */
+int	child_reply_proc_info(struct child_ctx *, const Pm__ProcInfoRequest *);
 /* Fills `pi` (with storage in `st`/`stp`, PM_NPROC entries) from
  * /proc/self/status and the channel counters. */
 void	child_procinfo(struct child_ctx *, Pm__ProcInfo *pi,

@@ -2,10 +2,6 @@
 #include "log.h"
 #include "netd.h"
 #include "ctrld_to_netd.pb-c.h"
-#include "netd_to_ctrld.pb-c.h"
-
-static int handle_proc_info_request(struct child_ctx *,
-    const Pm__ProcInfoRequest *);
 
 int
 netd_dispatch_ctrld(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
@@ -16,7 +12,7 @@ netd_dispatch_ctrld(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	(void)ch;
 	switch (env->msg_case) {
 	case PM__CTRLD_TO_NETD__MSG_PROC_INFO_REQUEST:
-		return handle_proc_info_request(c, env->proc_info_request);
+		return child_reply_proc_info(c, env->proc_info_request);
 #ifdef PM_TEST_HOOKS
 	case PM__CTRLD_TO_NETD__MSG_TEST_FORBIDDEN_SYSCALL:
 		child_test_forbidden_syscall(c);
@@ -27,19 +23,3 @@ netd_dispatch_ctrld(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	}
 }
 
-static int
-handle_proc_info_request(struct child_ctx *c, const Pm__ProcInfoRequest *req)
-{
-	Pm__NetdToCtrld env = PM__NETD_TO_CTRLD__INIT;
-	Pm__ProcInfoReply rep = PM__PROC_INFO_REPLY__INIT;
-	Pm__ProcInfo pi;
-	Pm__ChannelStats st[PM_NPROC], *stp[PM_NPROC];
-	struct ipc_chan *ch = child_chan(c, PM__PROC__PROC_CTRLD);
-
-	child_procinfo(c, &pi, st, stp);
-	rep.id = req->id;
-	rep.info = &pi;
-	env.msg_case = PM__NETD_TO_CTRLD__MSG_PROC_INFO_REPLY;
-	env.proc_info_reply = &rep;
-	return ch != NULL ? ipc_send(ch, &env.base, -1) : 0;
-}
