@@ -10,10 +10,18 @@
 #include "fds.h"
 #include "privd_to_ctrld.pb-c.h"
 #include "privd_to_netd.pb-c.h"
+#include "netd_to_ctrld.pb-c.h"
+#include "netd_to_privd.pb-c.h"
 
 #define USER_MAX	32	/* useradd's limit */
 #define IFNAME_MAX	15	/* IFNAMSIZ - 1 */
 #define SUNPATH_MAX	107	/* sizeof(sun_path) - 1 */
+#define PREFIX_MAX	49	/* "ffff:...:ffff/128" */
+#define PATH_MAX_LEN	4095
+#define WG_ADDRS_MAX	64
+#define WG_ROUTES_MAX	4096
+#define WG_DNS_MAX	16
+#define WG_PEERS_MAX	1024
 
 static int
 str_ok(const char *s, size_t min, size_t max)
@@ -117,4 +125,74 @@ check_proc_info_reply(const struct ipc_policy *pol, const ProtobufCMessage *m)
 	const Pm__ProcInfoReply *r = (const Pm__ProcInfoReply *)m;
 
 	return procinfo_ok(r->info, pol->from) ? 0 : -EINVAL;
+}
+
+/* Text fields that privd parses itself; here only their shape is bounded. */
+static int
+strs_ok(char **v, size_t n, size_t max, size_t maxlen)
+{
+	if (n > max)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!str_ok(v[i], 1, maxlen))
+			return 0;
+	return 1;
+}
+
+int
+check_wg_config_file(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__WgConfigFile *w = (const Pm__WgConfigFile *)m;
+
+	(void)pol;
+	return str_ok(w->path, 1, PATH_MAX_LEN) ? 0 : -EINVAL;
+}
+
+int
+check_udp_socket(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__UdpSocket *u = (const Pm__UdpSocket *)m;
+
+	(void)pol;
+	return u->port > 0 && u->port <= 65535 ? 0 : -EINVAL;
+}
+
+int
+check_wg_interface(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__WgInterface *w = (const Pm__WgInterface *)m;
+
+	(void)pol;
+	return strs_ok(w->addresses, w->n_addresses, WG_ADDRS_MAX, PREFIX_MAX) &&
+	    strs_ok(w->routes, w->n_routes, WG_ROUTES_MAX, PREFIX_MAX) &&
+	    strs_ok(w->dns, w->n_dns, WG_DNS_MAX, 253) &&
+	    w->listen_port <= 65535 && w->mtu <= 65535 ? 0 : -EINVAL;
+}
+
+int
+check_wg_config_error(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__WgConfigError *e = (const Pm__WgConfigError *)m;
+
+	(void)pol;
+	return str_ok(e->message, 1, 256) ? 0 : -EINVAL;
+}
+
+int
+check_wg_status_reply(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__WgStatusReply *r = (const Pm__WgStatusReply *)m;
+
+	(void)pol;
+	if ((r->public_key.len != 0 && r->public_key.len != 32) ||
+	    r->n_peers > WG_PEERS_MAX || r->listen_port > 65535)
+		return -EINVAL;
+	for (size_t i = 0; i < r->n_peers; i++) {
+		const Pm__WgPeerStatus *p = r->peers[i];
+		if (p->public_key.len != 32 || !str_ok(p->endpoint, 0, 64) ||
+		    !strs_ok(p->allowed_ips, p->n_allowed_ips, WG_ROUTES_MAX,
+		    PREFIX_MAX) || p->persistent_keepalive > 65535)
+			return -EINVAL;
+	}
+	return 0;
 }

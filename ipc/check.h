@@ -13,4 +13,13 @@ int	check_peer_misbehaved(const struct ipc_policy *,
 int	check_proc_info_reply(const struct ipc_policy *,
 	    const ProtobufCMessage *);
 
+int	check_wg_config_file(const struct ipc_policy *,
+	    const ProtobufCMessage *);
+int	check_udp_socket(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_wg_interface(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_wg_config_error(const struct ipc_policy *,
+	    const ProtobufCMessage *);
+int	check_wg_status_reply(const struct ipc_policy *,
+	    const ProtobufCMessage *);
+
 #endif

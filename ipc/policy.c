@@ -25,6 +25,8 @@
 /* Largest datagram per channel.  Control messages are small; channels that
  * will carry netmaps split them into transactions instead of growing. */
 #define SMALL_MAX	4096
+/* netd's interface and status reports list prefixes and peers. */
+#define LARGE_MAX	65536
 
 #define N(a)	(sizeof(a) / sizeof((a)[0]))
 #define RUN	IPC_PHASE_RUN
@@ -40,6 +42,10 @@ static const struct ipc_kind privd_netd[] = {
 	{ PM__PRIVD_TO_NETD__MSG_PEER_CHANNEL, IPC_F_FD, 0, check_peer_channel },
 	{ PM__PRIVD_TO_NETD__MSG_TUN_DEVICE, IPC_F_FD | IPC_F_ONCE, 0,
 	    check_tun_device },
+	{ PM__PRIVD_TO_NETD__MSG_WG_CONFIG_FILE, IPC_F_FD | IPC_F_ONCE, 0,
+	    check_wg_config_file },
+	{ PM__PRIVD_TO_NETD__MSG_UDP_SOCKET, IPC_F_FD | IPC_F_ONCE, 0,
+	    check_udp_socket },
 };
 static const struct ipc_kind privd_ctrld[] = {
 	{ PM__PRIVD_TO_CTRLD__MSG_PEER_CHANNEL, IPC_F_FD, 0, check_peer_channel },
@@ -55,6 +61,10 @@ static const struct ipc_kind privd_dnsd[] = {
 static const struct ipc_kind netd_privd[] = {
 	{ PM__NETD_TO_PRIVD__MSG_READY, IPC_F_ONCE, START, check_ready },
 	{ PM__NETD_TO_PRIVD__MSG_PEER_MISBEHAVED, 0, RUN, check_peer_misbehaved },
+	{ PM__NETD_TO_PRIVD__MSG_WG_INTERFACE, IPC_F_ONCE, RUN,
+	    check_wg_interface },
+	{ PM__NETD_TO_PRIVD__MSG_WG_CONFIG_ERROR, IPC_F_ONCE, RUN,
+	    check_wg_config_error },
 };
 static const struct ipc_kind ctrld_privd[] = {
 	{ PM__CTRLD_TO_PRIVD__MSG_READY, IPC_F_ONCE, START, check_ready },
@@ -68,6 +78,7 @@ static const struct ipc_kind dnsd_privd[] = {
 
 static const struct ipc_kind ctrld_netd[] = {
 	{ PM__CTRLD_TO_NETD__MSG_PROC_INFO_REQUEST, 0, 0, NULL },
+	{ PM__CTRLD_TO_NETD__MSG_WG_STATUS_REQUEST, 0, 0, NULL },
 	TEST_KIND(PM__CTRLD_TO_NETD__MSG_TEST_FORBIDDEN_SYSCALL)
 };
 static const struct ipc_kind ctrld_dnsd[] = {
@@ -76,6 +87,7 @@ static const struct ipc_kind ctrld_dnsd[] = {
 };
 static const struct ipc_kind netd_ctrld[] = {
 	{ PM__NETD_TO_CTRLD__MSG_PROC_INFO_REPLY, 0, 0, check_proc_info_reply },
+	{ PM__NETD_TO_CTRLD__MSG_WG_STATUS_REPLY, 0, 0, check_wg_status_reply },
 	TEST_KIND(PM__NETD_TO_CTRLD__MSG_TEST_FORBIDDEN_SYSCALL)
 };
 static const struct ipc_kind dnsd_ctrld[] = {
@@ -95,13 +107,13 @@ static const struct ipc_policy policies[] = {
 	POLICY(PRIVD, CTRLD, pm__privd_to_ctrld__descriptor, SMALL_MAX,
 	    privd_ctrld),
 	POLICY(PRIVD, DNSD, pm__privd_to_dnsd__descriptor, SMALL_MAX, privd_dnsd),
-	POLICY(NETD, PRIVD, pm__netd_to_privd__descriptor, SMALL_MAX, netd_privd),
+	POLICY(NETD, PRIVD, pm__netd_to_privd__descriptor, LARGE_MAX, netd_privd),
 	POLICY(CTRLD, PRIVD, pm__ctrld_to_privd__descriptor, SMALL_MAX,
 	    ctrld_privd),
 	POLICY(DNSD, PRIVD, pm__dnsd_to_privd__descriptor, SMALL_MAX, dnsd_privd),
 	POLICY(CTRLD, NETD, pm__ctrld_to_netd__descriptor, SMALL_MAX, ctrld_netd),
 	POLICY(CTRLD, DNSD, pm__ctrld_to_dnsd__descriptor, SMALL_MAX, ctrld_dnsd),
-	POLICY(NETD, CTRLD, pm__netd_to_ctrld__descriptor, SMALL_MAX, netd_ctrld),
+	POLICY(NETD, CTRLD, pm__netd_to_ctrld__descriptor, LARGE_MAX, netd_ctrld),
 	POLICY(DNSD, CTRLD, pm__dnsd_to_ctrld__descriptor, SMALL_MAX, dnsd_ctrld),
 	EMPTY_POLICY(NETD, DNSD, pm__netd_to_dnsd__descriptor),
 	EMPTY_POLICY(DNSD, NETD, pm__dnsd_to_netd__descriptor),

@@ -17,7 +17,7 @@ apt-get install -y -q --no-install-recommends \
 	clang libclang-rt-14-dev \
 	libsodium-dev libseccomp-dev libcap-ng-dev libuv1-dev \
 	libprotobuf-c-dev protobuf-c-compiler \
-	libjansson-dev libssl-dev \
+	libjansson-dev libssl-dev libmnl-dev \
 	libcmocka-dev \
 	iproute2 procps util-linux passwd \
 	python3 python3-pytest

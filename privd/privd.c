@@ -23,6 +23,7 @@
 #include "pm_config.h"
 #include "privd.h"
 #include "sandbox.h"
+#include "wgmode.h"
 
 #define CONFIG_MAX	65536
 
@@ -34,12 +35,15 @@ usage(void)
 	    "[--config FILE]\n"
 	    "             [--mtu N] [--netd-user U] [--ctrld-user U] "
 	    "[--dnsd-user U]\n"
-	    "             [--operator-group G] [--libexec-dir DIR] [--debug]\n");
+	    "             [--operator-group G] [--libexec-dir DIR] [--debug]\n"
+	    "             [--wg-config FILE]   (plain WireGuard, wg-quick "
+	    "format)\n");
 	exit(2);
 }
 
 enum { O_STATE = 256, O_SOCKET, O_TUN, O_CONFIG, O_MTU, O_NETD_USER,
-	O_CTRLD_USER, O_DNSD_USER, O_OPGROUP, O_LIBEXEC, O_DEBUG, O_HELP };
+	O_CTRLD_USER, O_DNSD_USER, O_OPGROUP, O_LIBEXEC, O_WG_CONFIG, O_DEBUG,
+	O_HELP };
 
 static const struct option longopts[] = {
 	{ "state-dir", required_argument, NULL, O_STATE },
@@ -52,6 +56,7 @@ static const struct option longopts[] = {
 	{ "dnsd-user", required_argument, NULL, O_DNSD_USER },
 	{ "operator-group", required_argument, NULL, O_OPGROUP },
 	{ "libexec-dir", required_argument, NULL, O_LIBEXEC },
+	{ "wg-config", required_argument, NULL, O_WG_CONFIG },
 	{ "debug", no_argument, NULL, O_DEBUG },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -84,6 +89,7 @@ set_option(struct privd_opts *o, int id, const char *v)
 	case O_DNSD_USER: o->users[2] = v; break;
 	case O_OPGROUP: o->operator_group = v; break;
 	case O_LIBEXEC: o->libexec_dir = v; break;
+	case O_WG_CONFIG: o->wg_config = v; break;
 	case O_DEBUG: o->debug = true; break;
 	default: return -ENOENT;
 	}
@@ -276,6 +282,15 @@ open_resources(struct privd *pd)
 {
 	int fd;
 
+	if ((fd = nl_open(&pd->nl)) < 0) {
+		errno = -fd;
+		fatal("netlink");
+	}
+	/* Rules at our priorities can only be ours, left by a crash. */
+	wgmode_flush_rules(pd);
+	if (pd->opt.wg_config != NULL)
+		wgmode_open(pd);
+
 	if ((fd = tun_create(pd->opt.tun_name, pd->opt.tun_mtu,
 	    &pd->tun_ifindex)) < 0) {
 		errno = -fd;
@@ -308,6 +323,16 @@ main(int argc, char **argv)
 	};
 	parse_args(&pd.opt, argc, argv);
 	log_set_debug(pd.opt.debug);
+	pd.wg_fd = pd.udp_fd = -1;
+	if (pd.opt.wg_config != NULL) {
+		/* wg-quick names the interface after the file. */
+		if (wgmode_ifname(pd.opt.wg_config, pd.ifname,
+		    sizeof(pd.ifname)) < 0)
+			fatalx("wg-config %s: the file name must be a valid "
+			    "interface name (1-15 of [a-zA-Z0-9_=+.-]) plus "
+			    "\".conf\"", pd.opt.wg_config);
+		pd.opt.tun_name = pd.ifname;
+	}
 	if (geteuid() != 0)
 		fatalx("must be started as root");
 	pd.loop = uv_default_loop();
@@ -330,7 +355,8 @@ main(int argc, char **argv)
 	log_info("privmesh %s running: tun %s, socket %s, state %s", PM_VERSION,
 	    pd.opt.tun_name, pd.opt.socket_path, pd.opt.state_dir);
 	uv_run(pd.loop, UV_RUN_DEFAULT);
+	wgmode_flush_rules(&pd);
 	unlink(pd.opt.socket_path);
 	log_info("stopped");
-	return 0;
+	return pd.exit_code;
 }

@@ -13,6 +13,7 @@
 
 #include "fds.h"
 #include "ipc.h"
+#include "netlink.h"
 #include "privd_to_ctrld.pb-c.h"
 
 #define PRIVD_NCHILD		3
@@ -50,6 +51,7 @@ struct privd_opts {
 	const char	*socket_path;
 	const char	*tun_name;
 	const char	*config;
+	const char	*wg_config;	/* plain-WireGuard mode */
 	const char	*libexec_dir;
 	const char	*users[PRIVD_NCHILD];	/* netd, ctrld, dnsd order */
 	const char	*operator_group;
@@ -70,6 +72,13 @@ struct privd {
 	gid_t		 operator_gid;
 	uint64_t	 started_ms;
 	bool		 stopping;
+	int		 exit_code;
+	struct nl	 nl;
+	int		 wg_fd;			/* the wg-quick file, for netd */
+	bool		 wg_applied;
+	int		 udp_fd;		/* marked WireGuard socket */
+	unsigned	 udp_port;
+	char		 ifname[16];
 	uv_signal_t	 sig[4];
 	uv_timer_t	 stop_timer;
 };

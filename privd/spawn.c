@@ -20,6 +20,7 @@
 #include "pm_config.h"
 #include "privd.h"
 #include "procinfo.h"
+#include "wgmode.h"
 #include "privd_to_ctrld.pb-c.h"
 #include "privd_to_dnsd.pb-c.h"
 #include "privd_to_netd.pb-c.h"
@@ -342,6 +343,7 @@ send_resources(struct child *k)
 		env.msg_case = PM__PRIVD_TO_NETD__MSG_TUN_DEVICE;
 		env.tun_device = &t;
 		r = ipc_send(&k->chan, &env.base, pd->tun_fd);
+		wgmode_netd_ready(k);
 	} else if (k->proc == PM__PROC__PROC_CTRLD && pd->api_fd >= 0) {
 		Pm__ApiListener a = PM__API_LISTENER__INIT;
 		Pm__PrivdToCtrld env = PM__PRIVD_TO_CTRLD__INIT;

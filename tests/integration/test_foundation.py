@@ -134,7 +134,7 @@ GARBAGE = [
     (b"\x0a\x05\x01", "bad_unpack"),              # truncated length
     (b"\xf8\x3f\x01", "unknown_fields"),           # field 1023, varint
     (b"\x08\x01", "unknown_fields"),                 # field 1 as a varint
-    (b"\x00" * 5000, "oversized"),
+    (b"\x00" * 70000, "oversized"),                # above every channel's max
 ]
 
 CHANNELS = [(a, b) for a in PROCS for b in PROCS if a != b]
