@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -108,6 +109,33 @@ gets_(json_t *o, const char *key, const char *dflt)
 }
 
 static void
+print_wireguard(json_t *wg)
+{
+	json_t *peers = json_object_get(wg, "peers"), *p, *a;
+	size_t i, j;
+	time_t now = time(NULL);
+
+	printf("\nwireguard: public key %s, listening on UDP %lld\n",
+	    gets_(wg, "public_key", "?"), (long long)geti(wg, "listen_port"));
+	json_array_foreach(peers, i, p) {
+		json_int_t hs = geti(p, "latest_handshake");
+
+		printf("peer %s\n", gets_(p, "public_key", "?"));
+		printf("  endpoint:         %s\n", gets_(p, "endpoint", "(none)"));
+		printf("  allowed ips:      ");
+		json_array_foreach(json_object_get(p, "allowed_ips"), j, a)
+			printf("%s%s", j ? ", " : "", json_string_value(a));
+		printf("\n  latest handshake: ");
+		if (hs == 0)
+			printf("never\n");
+		else
+			printf("%lld seconds ago\n", (long long)(now - hs));
+		printf("  transfer:         %lld B received, %lld B sent\n",
+		    (long long)geti(p, "rx_bytes"), (long long)geti(p, "tx_bytes"));
+	}
+}
+
+static void
 print_status(json_t *reply)
 {
 	json_t *procs = json_object_get(reply, "processes"), *p;
@@ -139,6 +167,8 @@ print_status(json_t *reply)
 	}
 	if (!json_is_true(json_object_get(reply, "complete")))
 		printf("(some processes did not answer in time)\n");
+	if (json_is_object(json_object_get(reply, "wireguard")))
+		print_wireguard(json_object_get(reply, "wireguard"));
 }
 
 int

@@ -11,6 +11,7 @@
 #include "api.h"
 #include "child.h"
 #include "privd_to_ctrld.pb-c.h"
+#include "netd_to_ctrld.pb-c.h"
 
 #define STATUS_TIMEOUT_MS	2000
 
@@ -25,6 +26,7 @@ struct status_req {
 	json_t		*privd;		/* privd's own entry */
 	json_t		*supervised[PM_NPROC + 1];	/* by Pm__Proc */
 	json_t		*self[PM_NPROC + 1];		/* children's own views */
+	json_t		*wg;		/* netd's WireGuard view, if any */
 	unsigned	 pending;	/* replies still expected */
 	uv_timer_t	 timer;
 };
@@ -52,5 +54,6 @@ void	status_start(struct ctrld *, struct api_conn *);
 void	status_conn_gone(struct ctrld *, struct api_conn *);
 void	status_privd_reply(struct ctrld *, const Pm__StatusReply *);
 void	status_child_reply(struct ctrld *, uint64_t id, const Pm__ProcInfo *);
+void	status_wg_reply(struct ctrld *, const Pm__WgStatusReply *);
 
 #endif

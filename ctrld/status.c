@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "ctrld.h"
 #include "log.h"
 #include "ctrld_to_dnsd.pb-c.h"
@@ -93,6 +95,7 @@ free_req(uv_handle_t *h)
 	struct status_req *req = h->data;
 
 	json_decref(req->privd);
+	json_decref(req->wg);
 	for (int p = 0; p <= PM_NPROC; p++) {
 		json_decref(req->supervised[p]);
 		json_decref(req->self[p]);
@@ -124,10 +127,13 @@ finish(struct status_req *req)
 		json_array_append(procs, req->privd);
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
 		json_array_append_new(procs, child_entry(req, order[i]));
-	if (req->conn != NULL)
-		api_reply(req->conn, json_pack("{s:o,s:b}", "processes", procs,
-		    "complete", req->pending == 0));
-	else
+	if (req->conn != NULL) {
+		json_t *rep = json_pack("{s:o,s:b}", "processes", procs,
+		    "complete", req->pending == 0);
+		if (req->wg != NULL && json_object_get(req->wg, "public_key"))
+			json_object_set(rep, "wireguard", req->wg);
+		api_reply(req->conn, rep);
+	} else
 		json_decref(procs);
 	unlink_req(req->cd, req);
 	uv_timer_stop(&req->timer);
@@ -157,6 +163,19 @@ ask_privd(struct ctrld *cd, uint64_t id)
 	sr.id = id;
 	env.msg_case = PM__CTRLD_TO_PRIVD__MSG_STATUS_REQUEST;
 	env.status_request = &sr;
+	return ch != NULL ? ipc_send(ch, &env.base, -1) : -1;
+}
+
+static int
+ask_wg(struct ctrld *cd, uint64_t id)
+{
+	Pm__CtrldToNetd env = PM__CTRLD_TO_NETD__INIT;
+	Pm__WgStatusRequest wr = PM__WG_STATUS_REQUEST__INIT;
+	struct ipc_chan *ch = child_chan(&cd->c, PM__PROC__PROC_NETD);
+
+	wr.id = id;
+	env.msg_case = PM__CTRLD_TO_NETD__MSG_WG_STATUS_REQUEST;
+	env.wg_status_request = &wr;
 	return ch != NULL ? ipc_send(ch, &env.base, -1) : -1;
 }
 
@@ -200,6 +219,7 @@ status_start(struct ctrld *cd, struct api_conn *conn)
 	req->pending += ask_privd(cd, req->id) == 0;
 	req->pending += ask_child(cd, PM__PROC__PROC_NETD, req->id) == 0;
 	req->pending += ask_child(cd, PM__PROC__PROC_DNSD, req->id) == 0;
+	req->pending += ask_wg(cd, req->id) == 0;
 	req->next = cd->reqs;
 	cd->reqs = req;
 	uv_timer_init(cd->c.loop, &req->timer);
@@ -252,4 +272,56 @@ status_child_reply(struct ctrld *cd, uint64_t id, const Pm__ProcInfo *pi)
 		return;
 	req->self[pi->proc] = procinfo_json(pi);
 	got_reply(req);
+}
+
+static json_t *
+b64(const uint8_t *data, size_t len)
+{
+	char out[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
+
+	if (len != 32)
+		return json_string("");
+	sodium_bin2base64(out, sizeof(out), data, len,
+	    sodium_base64_VARIANT_ORIGINAL);
+	return json_string(out);
+}
+
+static json_t *
+wg_peer_json(const Pm__WgPeerStatus *p)
+{
+	json_t *aips = json_array();
+
+	for (size_t i = 0; i < p->n_allowed_ips; i++)
+		json_array_append_new(aips, json_string(p->allowed_ips[i]));
+	return json_pack("{s:o,s:s,s:I,s:I,s:I,s:i,s:o}",
+	    "public_key", b64(p->public_key.data, p->public_key.len),
+	    "endpoint", p->endpoint ? p->endpoint : "",
+	    "latest_handshake", (json_int_t)p->last_handshake_unix,
+	    "rx_bytes", (json_int_t)p->rx_bytes,
+	    "tx_bytes", (json_int_t)p->tx_bytes,
+	    "persistent_keepalive", (int)p->persistent_keepalive,
+	    "allowed_ips", aips);
+}
+
+/* netd answers in one or more parts; the last has more = false. */
+void
+status_wg_reply(struct ctrld *cd, const Pm__WgStatusReply *rep)
+{
+	struct status_req *req = find_req(cd, rep->id);
+	json_t *peers;
+
+	if (req == NULL)
+		return;
+	if (req->wg == NULL) {
+		req->wg = json_pack("{s:i,s:[]}", "listen_port",
+		    (int)rep->listen_port, "peers");
+		if (rep->public_key.len == 32)
+			json_object_set_new(req->wg, "public_key",
+			    b64(rep->public_key.data, rep->public_key.len));
+	}
+	peers = json_object_get(req->wg, "peers");
+	for (size_t i = 0; i < rep->n_peers; i++)
+		json_array_append_new(peers, wg_peer_json(rep->peers[i]));
+	if (!rep->more)
+		got_reply(req);
 }

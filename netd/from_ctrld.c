@@ -13,6 +13,8 @@ netd_dispatch_ctrld(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	switch (env->msg_case) {
 	case PM__CTRLD_TO_NETD__MSG_PROC_INFO_REQUEST:
 		return child_reply_proc_info(c, env->proc_info_request);
+	case PM__CTRLD_TO_NETD__MSG_WG_STATUS_REQUEST:
+		return netd_wg_status(c->arg, env->wg_status_request->id);
 #ifdef PM_TEST_HOOKS
 	case PM__CTRLD_TO_NETD__MSG_TEST_FORBIDDEN_SYSCALL:
 		child_test_forbidden_syscall(c);

@@ -19,6 +19,13 @@ netd_dispatch_privd(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		netd_tun_attach(nd, m->fd, env->tun_device->name);
 		m->fd = -1;
 		return 0;
+	case PM__PRIVD_TO_NETD__MSG_WG_CONFIG_FILE:
+		netd_wg_config(nd, m->fd);
+		return 0;
+	case PM__PRIVD_TO_NETD__MSG_UDP_SOCKET:
+		wg_io_attach_udp(nd, m->fd, env->udp_socket->port);
+		m->fd = -1;
+		return 0;
 	default:
 		fatalx("%s: kind %u passed the allow-list but has no handler",
 		    __func__, m->kind);

@@ -13,6 +13,7 @@ main(int argc, char **argv)
 	static struct netd nd;
 
 	nd.tun_fd = -1;
+	nd.wg.udp_fd = -1;
 	child_init(&nd.c, PM__PROC__PROC_NETD, SANDBOX_NETD, argc, argv);
 	nd.c.arg = &nd;
 	nd.c.dispatch[PM__PROC__PROC_PRIVD] = netd_dispatch_privd;

@@ -5,12 +5,14 @@
 #include <uv.h>
 
 #include "child.h"
+#include "wg_io.h"
 
 struct netd {
 	struct child_ctx c;
 	int		 tun_fd;
 	uv_poll_t	 tun_poll;
 	uint64_t	 tun_rx_no_peer;	/* packets read with no peer to send to */
+	struct wg_io	 wg;
 };
 
 int	netd_dispatch_privd(struct ipc_chan *, struct ipc_msg *, void *);
@@ -18,5 +20,7 @@ int	netd_dispatch_ctrld(struct ipc_chan *, struct ipc_msg *, void *);
 int	netd_dispatch_dnsd(struct ipc_chan *, struct ipc_msg *, void *);
 
 void	netd_tun_attach(struct netd *, int fd, const char *name);
+void	netd_wg_config(struct netd *, int fd);
+int	netd_wg_status(struct netd *, uint64_t id);
 
 #endif

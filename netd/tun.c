@@ -1,6 +1,7 @@
 /*
- * netd's side of the TUN device: privd created it and passed the fd.  With
- * no peers configured yet, every packet read is dropped and counted.
+ * netd's side of the TUN device: privd created it and passed the fd.  Read
+ * packets go to WireGuard when it is configured; otherwise they are dropped
+ * and counted.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,22 +11,25 @@
 #include "netd.h"
 
 #define TUN_BURST	64
-#define TUN_MTU_MAX	65535
 
 static void
 on_tun(uv_poll_t *h, int status, int events)
 {
-	static uint8_t pkt[TUN_MTU_MAX];
 	struct netd *nd = h->data;
+	size_t cap;
+	uint8_t *pkt = wg_io_tun_buffer(&cap);
 
 	(void)events;
 	if (status < 0)
 		return;
 	for (int i = 0; i < TUN_BURST; i++) {
-		ssize_t n = read(nd->tun_fd, pkt, sizeof(pkt));
+		ssize_t n = read(nd->tun_fd, pkt, cap);
 		if (n <= 0)
 			break;
-		nd->tun_rx_no_peer++;
+		if (nd->wg.on)
+			wg_io_from_tun(nd, (size_t)n);
+		else
+			nd->tun_rx_no_peer++;
 	}
 }
 

@@ -1,0 +1,76 @@
+/*
+ * netd's WireGuard I/O on libuv: the UDP socket privd bound and marked, the
+ * TUN privd created, and one timer per peer.  The protocol itself lives in
+ * netd/wg/ and does no I/O; this file moves bytes and executes what the
+ * protocol asks for:
+ *
+ *   TUN read -> allowed-IPs lookup (destination) -> wg_send_data -> UDP
+ *            `-> no session: stage (<= WG_STAGED_MAX) and start a handshake
+ *   UDP read -> wg_device_receive -> reply | TUN write (source must be an
+ *               allowed IP of the authenticated peer) | flush staged
+ *   timer    -> wg_timers_poll -> initiation | keepalive | drop staged
+ */
+#ifndef PM_NETD_WG_IO_H
+#define PM_NETD_WG_IO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "allowedips.h"
+#include "peer.h"
+#include "ratelimit.h"
+
+#define WG_STAGED_MAX	16	/* packets held per peer while handshaking */
+#define WG_HEADROOM	16	/* data message header before the plaintext */
+#define WG_PKT_MAX	65536
+
+struct netd;
+
+struct netd_peer {
+	struct netd	*nd;
+	struct wg_peer	*p;
+	uv_timer_t	 timer;
+	uint8_t		*staged[WG_STAGED_MAX];
+	uint16_t	 staged_len[WG_STAGED_MAX];
+	uint8_t		 nstaged;
+};
+
+/* Drop counters, shown by status. */
+struct wg_counters {
+	uint64_t	rx_bad;		/* failed validation or decryption */
+	uint64_t	rx_bad_inner;	/* source not an allowed IP of its peer */
+	uint64_t	rx_ratelimited;
+	uint64_t	tx_no_route;	/* no peer for the destination */
+	uint64_t	tx_no_endpoint;
+	uint64_t	tx_staged_dropped;
+	uint64_t	tun_write_errors;
+	uint64_t	udp_send_errors;
+};
+
+struct wg_io {
+	bool		 on;
+	struct wg_device dev;
+	struct allowedips aips;
+	struct wg_ratelimiter rl;
+	unsigned	 mtu;
+	int		 udp_fd;
+	unsigned	 udp_port;
+	uv_poll_t	 udp_poll;
+	uint64_t	 load_begin_ns;	/* handshake-load window */
+	unsigned	 load_count;
+	uint64_t	 under_load_until;
+	struct wg_counters ctr;
+};
+
+int	wg_io_add_peer(struct netd *, const uint8_t pub[32], const uint8_t *psk,
+	    const struct sockaddr *ep, socklen_t eplen, uint16_t keepalive,
+	    struct netd_peer **out);
+void	wg_io_attach_udp(struct netd *, int fd, unsigned port);
+/* Where netd/tun.c reads a packet, so it is encrypted where it lies. */
+uint8_t	*wg_io_tun_buffer(size_t *cap);
+/* The packet of length len now in that buffer is for the tunnel. */
+void	wg_io_from_tun(struct netd *, size_t len);
+uint64_t wg_now_ns(void);
+
+#endif

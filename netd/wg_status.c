@@ -1,0 +1,124 @@
+/*
+ * WireGuard status for ctrld (and so for `privmesh status`): public keys,
+ * endpoints, handshake times, byte counters, allowed IPs.  Nothing secret
+ * leaves netd.  Large peer lists go out in several replies ("more").
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "netd.h"
+#include "netd_to_ctrld.pb-c.h"
+
+#define PEERS_PER_REPLY	64
+#define AIPS_PER_PEER	64	/* status shows the first ones */
+
+struct aip_list {
+	char	txt[AIPS_PER_PEER][52];
+	char	*ptr[AIPS_PER_PEER];
+	size_t	n;
+};
+
+static int
+add_aip(int family, const uint8_t *addr, uint8_t cidr, void *arg)
+{
+	struct aip_list *l = arg;
+	char a[INET6_ADDRSTRLEN];
+
+	if (l->n == AIPS_PER_PEER)
+		return 1;	/* stop the walk */
+	inet_ntop(family, addr, a, sizeof(a));
+	snprintf(l->txt[l->n], sizeof(l->txt[0]), "%s/%u", a, cidr);
+	l->ptr[l->n] = l->txt[l->n];
+	l->n++;
+	return 0;
+}
+
+static void
+endpoint_text(const struct wg_peer *p, char *out, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+	const struct sockaddr_in *s4 = (const void *)&p->endpoint;
+	const struct sockaddr_in6 *s6 = (const void *)&p->endpoint;
+
+	out[0] = '\0';
+	if (p->endpoint_len == 0)
+		return;
+	if (p->endpoint.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		snprintf(out, len, "%s:%u", a, ntohs(s4->sin_port));
+	} else {
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		snprintf(out, len, "[%s]:%u", a, ntohs(s6->sin6_port));
+	}
+}
+
+struct peer_buf {
+	Pm__WgPeerStatus st;
+	struct aip_list aips;
+	char endpoint[64];
+};
+
+static void
+fill_peer(struct netd *nd, struct wg_peer *p, struct peer_buf *b)
+{
+	pm__wg_peer_status__init(&b->st);
+	b->aips.n = 0;
+	allowedips_walk_by_peer(&nd->wg.aips, p, add_aip, &b->aips);
+	endpoint_text(p, b->endpoint, sizeof(b->endpoint));
+	b->st.public_key.data = p->public_key;
+	b->st.public_key.len = 32;
+	b->st.endpoint = b->endpoint;
+	b->st.last_handshake_unix = (int64_t)(p->last_handshake_real_ns /
+	    1000000000ULL);
+	b->st.rx_bytes = p->rx_bytes;
+	b->st.tx_bytes = p->tx_bytes;
+	b->st.persistent_keepalive = p->persistent_keepalive_interval;
+	b->st.n_allowed_ips = b->aips.n;
+	b->st.allowed_ips = b->aips.ptr;
+}
+
+static int
+send_reply(struct netd *nd, Pm__WgStatusReply *rep)
+{
+	Pm__NetdToCtrld env = PM__NETD_TO_CTRLD__INIT;
+	struct ipc_chan *ch = child_chan(&nd->c, PM__PROC__PROC_CTRLD);
+
+	env.msg_case = PM__NETD_TO_CTRLD__MSG_WG_STATUS_REPLY;
+	env.wg_status_reply = rep;
+	return ch != NULL ? ipc_send(ch, &env.base, -1) : 0;
+}
+
+int
+netd_wg_status(struct netd *nd, uint64_t id)
+{
+	static struct peer_buf bufs[PEERS_PER_REPLY];
+	Pm__WgPeerStatus *ptrs[PEERS_PER_REPLY];
+	Pm__WgStatusReply rep = PM__WG_STATUS_REPLY__INIT;
+	struct wg_device *dev = &nd->wg.dev;
+	int r = 0;
+
+	rep.id = id;
+	rep.peers = ptrs;
+	if (nd->wg.on) {
+		rep.public_key.data = dev->static_public;
+		rep.public_key.len = 32;
+		rep.listen_port = nd->wg.udp_port;
+	}
+	for (size_t b = 0; nd->wg.on && b < WG_PEER_BUCKETS; b++)
+		for (struct wg_peer *p = dev->peer_table[b]; p; p = p->hash_next) {
+			if (rep.n_peers == PEERS_PER_REPLY) {
+				rep.more = true;
+				if ((r = send_reply(nd, &rep)) < 0)
+					return r;
+				rep.n_peers = 0;
+			}
+			fill_peer(nd, p, &bufs[rep.n_peers]);
+			ptrs[rep.n_peers] = &bufs[rep.n_peers].st;
+			rep.n_peers++;
+		}
+	rep.more = false;
+	return send_reply(nd, &rep);
+}
