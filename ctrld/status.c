@@ -303,6 +303,21 @@ wg_peer_json(const Pm__WgPeerStatus *p)
 	    "allowed_ips", aips);
 }
 
+static json_t *
+wg_counters_json(const Pm__WgCounters *c)
+{
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	    "rx_bad", (json_int_t)c->rx_bad,
+	    "rx_bad_inner", (json_int_t)c->rx_bad_inner,
+	    "rx_ratelimited", (json_int_t)c->rx_ratelimited,
+	    "cookies_sent", (json_int_t)c->cookies_sent,
+	    "tx_no_route", (json_int_t)c->tx_no_route,
+	    "tx_no_endpoint", (json_int_t)c->tx_no_endpoint,
+	    "tx_staged_dropped", (json_int_t)c->tx_staged_dropped,
+	    "tun_write_errors", (json_int_t)c->tun_write_errors,
+	    "udp_send_errors", (json_int_t)c->udp_send_errors);
+}
+
 /* netd answers in one or more parts; the last has more = false. */
 void
 status_wg_reply(struct ctrld *cd, const Pm__WgStatusReply *rep)
@@ -320,6 +335,9 @@ status_wg_reply(struct ctrld *cd, const Pm__WgStatusReply *rep)
 			    b64(rep->public_key.data, rep->public_key.len));
 	}
 	peers = json_object_get(req->wg, "peers");
+	if (rep->counters != NULL)
+		json_object_set_new(req->wg, "counters", wg_counters_json(
+		    rep->counters));
 	for (size_t i = 0; i < rep->n_peers; i++)
 		json_array_append_new(peers, wg_peer_json(rep->peers[i]));
 	if (!rep->more)

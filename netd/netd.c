@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 
+#include "aead.h"
 #include "log.h"
 #include "netd.h"
 
@@ -19,6 +20,9 @@ main(int argc, char **argv)
 	nd.c.dispatch[PM__PROC__PROC_PRIVD] = netd_dispatch_privd;
 	nd.c.dispatch[PM__PROC__PROC_CTRLD] = netd_dispatch_ctrld;
 	nd.c.dispatch[PM__PROC__PROC_DNSD] = netd_dispatch_dnsd;
+	/* OpenSSL loads its provider while files are still reachable. */
+	if (aead_global_init() < 0)
+		fatalx("cannot initialise the crypto libraries");
 	child_sandbox(&nd.c);
 	child_start(&nd.c);
 	return child_run(&nd.c);

@@ -248,8 +248,11 @@ handle_datagram(struct netd *nd, size_t n, const struct sockaddr *src,
 		w->ctr.rx_bad++;
 		return;
 	}
-	if (rx.events & WG_RX_REPLY)
+	if (rx.events & WG_RX_REPLY) {
+		if (rx.reply_len == WG_MSG_COOKIE_LEN)
+			w->ctr.cookies_sent++;
 		(void)!sendto(w->udp_fd, reply, rx.reply_len, 0, src, srclen);
+	}
 	if (rx.peer == NULL)
 		return;
 	if (rx.events & WG_RX_DATA)

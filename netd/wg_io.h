@@ -41,6 +41,7 @@ struct wg_counters {
 	uint64_t	rx_bad;		/* failed validation or decryption */
 	uint64_t	rx_bad_inner;	/* source not an allowed IP of its peer */
 	uint64_t	rx_ratelimited;
+	uint64_t	cookies_sent;
 	uint64_t	tx_no_route;	/* no peer for the destination */
 	uint64_t	tx_no_endpoint;
 	uint64_t	tx_staged_dropped;

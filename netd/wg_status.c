@@ -91,12 +91,27 @@ send_reply(struct netd *nd, Pm__WgStatusReply *rep)
 	return ch != NULL ? ipc_send(ch, &env.base, -1) : 0;
 }
 
+static void
+fill_counters(const struct wg_counters *c, Pm__WgCounters *out)
+{
+	out->rx_bad = c->rx_bad;
+	out->rx_bad_inner = c->rx_bad_inner;
+	out->rx_ratelimited = c->rx_ratelimited;
+	out->cookies_sent = c->cookies_sent;
+	out->tx_no_route = c->tx_no_route;
+	out->tx_no_endpoint = c->tx_no_endpoint;
+	out->tx_staged_dropped = c->tx_staged_dropped;
+	out->tun_write_errors = c->tun_write_errors;
+	out->udp_send_errors = c->udp_send_errors;
+}
+
 int
 netd_wg_status(struct netd *nd, uint64_t id)
 {
 	static struct peer_buf bufs[PEERS_PER_REPLY];
 	Pm__WgPeerStatus *ptrs[PEERS_PER_REPLY];
 	Pm__WgStatusReply rep = PM__WG_STATUS_REPLY__INIT;
+	Pm__WgCounters ctr = PM__WG_COUNTERS__INIT;
 	struct wg_device *dev = &nd->wg.dev;
 	int r = 0;
 
@@ -120,5 +135,7 @@ netd_wg_status(struct netd *nd, uint64_t id)
 			rep.n_peers++;
 		}
 	rep.more = false;
+	fill_counters(&nd->wg.ctr, &ctr);
+	rep.counters = &ctr;
 	return send_reply(nd, &rep);
 }
