@@ -4,7 +4,9 @@
 #
 #   build:  compilers, meson, the libraries privmesh links
 #   tests:  clang + compiler-rt (ASan/UBSan, libFuzzer), cmocka, pytest,
-#           iproute2 (ip, ss), util-linux (setpriv), procps (pgrep)
+#           iproute2 (ip, ss), util-linux (setpriv), procps (pgrep),
+#           wireguard-go + wireguard-tools (the reference WireGuard peer),
+#           nftables (packet loss in tests), iputils-ping
 set -eu
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps.sh: must run as root (apt-get install)" >&2
@@ -19,5 +21,6 @@ apt-get install -y -q --no-install-recommends \
 	libprotobuf-c-dev protobuf-c-compiler \
 	libjansson-dev libssl-dev libmnl-dev \
 	libcmocka-dev \
-	iproute2 procps util-linux passwd \
+	iproute2 nftables procps util-linux passwd iputils-ping \
+	wireguard-go wireguard-tools \
 	python3 python3-pytest

@@ -100,3 +100,26 @@ def test_malformed_config_is_rejected_before_anything(pair):
     assert "line 10" in s.logs()
     out = pair.a.run("ip", "-4", "addr", "show").stdout
     assert "10.9.0.1" not in out
+
+
+def test_full_tunnel_keeps_its_own_transport_out(pair):
+    """AllowedIPs 0.0.0.0/0, ::/0: everything goes into the tunnel except
+    privmesh's own UDP socket, which privd marks so it bypasses table 52.
+    After stop, the rules are gone."""
+    rules_before = pair.a.run("ip", "rule").stdout
+    rules6_before = pair.a.run("ip", "-6", "rule").stdout
+    pair.write_conf(allowed="0.0.0.0/0, ::/0")
+    pair.start()
+    rules = pair.a.run("ip", "rule").stdout
+    assert "5210:\tfrom all fwmark 0x80000/0xff0000 lookup main" in rules
+    assert "5230:\tfrom all lookup main suppress_prefixlength 0" in rules
+    assert "5270:\tfrom all lookup 52" in rules
+    assert "default dev " + pair.ifa in pair.a.run(
+        "ip", "route", "show", "table", "52").stdout
+    # An address only reachable through the default route now goes in.
+    pair.b.run("ip", "addr", "add", "203.0.113.7/32", "dev", "lo")
+    pair.ping(pair.a, "203.0.113.7")
+    pair.ping(pair.a, "fd00:9::2")
+    assert pair.suite.stop() == 0
+    assert pair.a.run("ip", "rule").stdout == rules_before
+    assert pair.a.run("ip", "-6", "rule").stdout == rules6_before

@@ -98,12 +98,13 @@ class Pair:
         self.b.run("ip", "addr", "add", "fd00:9::2/64", "dev", self.ifb)
         self.b.run("ip", "link", "set", self.ifb, "up")
 
-    def write_conf(self, b_endpoint=True, keepalive=None, a_priv=None):
+    def write_conf(self, b_endpoint=True, keepalive=None, a_priv=None,
+                   allowed="10.9.0.2/32, fd00:9::2/128"):
         lines = ["[Interface]", f"PrivateKey = {a_priv or self.a_priv}",
                  f"ListenPort = {self.a_port}",
                  "Address = 10.9.0.1/24, fd00:9::1/64", "",
                  "[Peer]", f"PublicKey = {self.b_pub}",
-                 "AllowedIPs = 10.9.0.2/32, fd00:9::2/128"]
+                 f"AllowedIPs = {allowed}"]
         if b_endpoint:
             lines.append(f"Endpoint = 198.51.100.2:{self.b_port}")
         if self.psk:
