@@ -36,8 +36,16 @@ static const struct role_desc roles[SANDBOX_NROLES] = {
 		.rlimits = {
 			[RLIMIT_CORE] = LIMIT(0),	/* no root core files */
 		},
-		/* No groups: privd's own filter arrives with the netlink work. */
-		.groups = { SCG_NONE },
+		/* privd's list must also carry an exec'd child up to its
+		 * own filter: see the privd groups in seccomp.c. */
+		.groups = { SCG_BASIC_IO, SCG_FD_CTL, SCG_IO_EVENT,
+		    SCG_IPC_SEQPACKET, SCG_TIME, SCG_RANDOM, SCG_IDENTITY,
+		    SCG_PROCESS, SCG_STAT_FD, SCG_SYSINFO, SCG_PRIVD_FILES,
+		    SCG_PRIVD_SPAWN, SCG_PRIVD_NET, SCG_CHILD_SETUP,
+		    /* Filters stack: what the children may do, privd's list
+		     * must allow too. */
+		    SCG_UNIX_SERVER, SCG_UDP_SOCKET, SCG_UDP_IO,
+		    SCG_UDP_SOCKOPT, SCG_TCP_CLIENT },
 	},
 	[SANDBOX_NETD] = {
 		.name = "netd",

@@ -36,11 +36,15 @@ enum sc_group {
 	SCG_UDP_IO,
 	SCG_UDP_SOCKOPT,
 	SCG_TCP_CLIENT,
+	SCG_PRIVD_FILES,
+	SCG_PRIVD_SPAWN,
+	SCG_PRIVD_NET,
+	SCG_CHILD_SETUP,
 	SCG_SANITIZER,		/* appended by seccomp.c in sanitizer builds */
 	SCG_COUNT
 };
 
-#define ROLE_MAX_GROUPS	 20
+#define ROLE_MAX_GROUPS	 24
 
 #define CAPBIT(c)	(UINT64_C(1) << (c))
 

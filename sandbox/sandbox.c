@@ -356,9 +356,7 @@ sandbox_enter(const struct sandbox_params *p)
 	set_rlimits(r);
 	set_signals(r);
 	set_no_new_privs(r);
-	/* privd's own filter arrives with the netlink work. */
-	if (r->groups[0] != SCG_NONE)
-		load_filter(r);
+	load_filter(r);
 	log_debug("%s: sandboxed (user %s)", r->name,
 	    r->chroot ? user_of(p) : "root");
 }

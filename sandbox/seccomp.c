@@ -30,6 +30,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -219,6 +220,88 @@ static const struct sc_rule tcp_client[] = {
 };
 
 /*
+ * privd's own filter.  privd execs its children, and a filter is inherited
+ * across fork and exec, so privd's list also has to carry a freshly exec'd
+ * child up to its own sandbox_enter() (where the child's much shorter list
+ * is stacked on top).  What it shuts off is everything the suite never
+ * needs as root: ptrace, mount, namespaces, bpf, modules, kexec, keyrings,
+ * perf, io_uring, userfaultfd, process_vm_*, reboot, clock setting ...
+ */
+
+/* /proc/<pid>/status of children, /dev/null for them, the socket at exit. */
+static const struct sc_rule privd_files[] = {
+	ALLOW(open), ALLOW(openat), ALLOW(unlink), ALLOW(unlinkat),
+	ALLOW(readlink), ALLOW(readlinkat), ALLOW(access), ALLOW(faccessat),
+	ALLOW(faccessat2), ALLOW(stat), ALLOW(lstat), ALLOW(newfstatat),
+	ALLOW(statx), ALLOW(fstatfs), ALLOW(statfs), ALLOW(getdents64),
+};
+
+/* fork + exec of the children: no namespace flags on clone (glibc's
+ * clone3 attempt gets ENOSYS and falls back), signals to children only
+ * to stop (0 probes, SIGTERM, SIGKILL), descriptors placed with dup2. */
+#define CLONE_NS_FLAGS	(CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID |	\
+			 CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC |	\
+			 CLONE_NEWCGROUP | CLONE_NEWTIME)
+static const struct sc_rule privd_spawn[] = {
+	ALLOW_IF(clone, CLEAR(0, CLONE_NS_FLAGS)), DENY(clone3, ENOSYS),
+	ALLOW(fork), ALLOW(vfork), ALLOW(execve), ALLOW(wait4), ALLOW(waitid),
+	ALLOW_IF(kill, EQ(1, 0)), ALLOW_IF(kill, EQ(1, SIGTERM)),
+	ALLOW_IF(kill, EQ(1, SIGKILL)), ALLOW_SELF(tgkill),
+	ALLOW_IF(tgkill, EQ(2, SIGABRT)),	/* abort() in a child */
+	ALLOW_IF(socketpair, EQ(0, AF_UNIX)), ALLOW(pipe2), ALLOW(dup2),
+	ALLOW(dup3), ALLOW(close_range),
+	ALLOW_IF(fcntl, EQ(1, F_DUPFD_CLOEXEC)),
+	ALLOW(rt_sigaction), ALLOW(rt_sigprocmask), ALLOW(rt_sigreturn),
+	ALLOW(sigaltstack),
+	/* The dynamic loader of an exec'd child maps code. */
+	ALLOW(brk), ALLOW(mmap), ALLOW(mprotect), ALLOW(munmap),
+	ALLOW(mremap), ALLOW(madvise),
+};
+
+/* rtnetlink on the socket opened at start, and the WireGuard UDP socket
+ * privd binds and marks for netd. */
+static const struct sc_rule privd_net[] = {
+	ALLOW(sendto), ALLOW(recvfrom),
+	SOCKET_IF(AF_INET6, SOCK_DGRAM, 0), SOCKET_IF(AF_INET, SOCK_DGRAM, 0),
+	ALLOW_IF(setsockopt, EQ(1, SOL_SOCKET), EQ(2, SO_MARK)),
+	ALLOW_IF(setsockopt, EQ(1, IPPROTO_IPV6), EQ(2, IPV6_V6ONLY)),
+	/* 4 MiB socket buffers past net.core.[rw]mem_max for netd's GRO
+	 * trains and GSO bursts (wgmode.c open_udp()). */
+	ALLOW_IF(setsockopt, EQ(1, SOL_SOCKET), EQ(2, SO_RCVBUFFORCE)),
+	ALLOW_IF(setsockopt, EQ(1, SOL_SOCKET), EQ(2, SO_SNDBUFFORCE)),
+	/* Not privd's: netd inherits this filter, turns on UDP GRO on the
+	 * socket it is given and moves datagrams in batches
+	 * (netd/wg_io.c wg_io_attach_udp(), on_udp(), wg_io_flush()). */
+	ALLOW_IF(setsockopt, EQ(1, SOL_UDP), EQ(2, UDP_GRO)),
+	ALLOW(sendmmsg), ALLOW(recvmmsg),
+	ALLOW(bind), ALLOW(getsockname),
+};
+
+/* A child between exec and its own filter: libc start-up, then the
+ * sandbox_enter() steps (chroot, libcap-ng, rlimits, prctl, seccomp). */
+static const struct sc_rule child_setup[] = {
+	ALLOW(arch_prctl), ALLOW(set_tid_address), ALLOW(set_robust_list),
+	ALLOW(rseq), ALLOW(prlimit64), ALLOW(setrlimit),
+	ALLOW(chroot), ALLOW(chdir), ALLOW(fchdir),
+	ALLOW(capget), ALLOW(capset), ALLOW(setgroups), ALLOW(setresuid),
+	ALLOW(setresgid), ALLOW(setuid), ALLOW(setgid),
+	ALLOW_IF(prctl, EQ(0, PR_CAPBSET_READ)),
+	ALLOW_IF(prctl, EQ(0, PR_CAPBSET_DROP)),
+	ALLOW_IF(prctl, EQ(0, PR_CAP_AMBIENT)),
+	ALLOW_IF(prctl, EQ(0, PR_GET_SECUREBITS)),
+	ALLOW_IF(prctl, EQ(0, PR_SET_KEEPCAPS)),
+	ALLOW_IF(prctl, EQ(0, PR_GET_KEEPCAPS)),
+	ALLOW_IF(prctl, EQ(0, PR_SET_NO_NEW_PRIVS)),
+	ALLOW_IF(prctl, EQ(0, PR_GET_NO_NEW_PRIVS)),
+	ALLOW_IF(prctl, EQ(0, PR_SET_PDEATHSIG)),
+	/* Every seccomp() operation only narrows the caller; libseccomp
+	 * also probes with invalid ones to learn what the kernel has. */
+	ALLOW(seccomp),
+	ALLOW(epoll_create1), ALLOW(eventfd2),
+	ALLOW_IF(getsockopt, EQ(1, SOL_SOCKET), EQ(2, SO_TYPE)),
+};
+
+/*
  * Only compiled into ASan/UBSan builds, which never ship, so it is
  * generous: what the runtimes do while running and while printing a
  * report.  Spawning the symbolizer fails with EPERM (the report then has
@@ -261,6 +344,10 @@ static const struct sc_set groups[SCG_COUNT] = {
 	GROUP(SCG_UDP_IO, udp_io),
 	GROUP(SCG_UDP_SOCKOPT, udp_sockopt),
 	GROUP(SCG_TCP_CLIENT, tcp_client),
+	GROUP(SCG_PRIVD_FILES, privd_files),
+	GROUP(SCG_PRIVD_SPAWN, privd_spawn),
+	GROUP(SCG_PRIVD_NET, privd_net),
+	GROUP(SCG_CHILD_SETUP, child_setup),
 	GROUP(SCG_SANITIZER, sanitizer),
 };
 
@@ -335,8 +422,8 @@ fail:
 	return rc;
 }
 
-/* NULL with errno EINVAL for an unknown role, ENOENT for privd (no
- * filter yet), else what libseccomp reported. */
+/* NULL with errno EINVAL for an unknown role, ENOENT for a role without
+ * a filter, else what libseccomp reported. */
 void *
 sandbox_seccomp_build(enum sandbox_role role)
 {
