@@ -8,7 +8,8 @@
  * is A.  B lets the fuzzer start from *valid* messages and mutate them, so
  * it gets past MAC1 and the AEADs that random bytes never pass.
  *
- * Input: byte 0 picks the mode, byte 1 is flags, the rest is the payload.
+ * Input: byte 0 picks the mode (byte 0 % 6) and sub-options (byte 0 / 6),
+ * byte 1 is flags, the rest is the payload.
  *
  *	0  raw: the payload is one datagram into A.
  *	1  initiation: B makes a fresh valid initiation to A; the payload is
@@ -33,6 +34,13 @@
  * FLAG_UNDER_LOAD is the load signal for the fuzzed datagram; FLAG_V6 sends
  * it from an IPv6 source; FLAG_TIMERS runs both peers' timers afterwards
  * (and carries out what they ask); bits 3-5 pick a fixed clock offset.
+ * Sub-options: SUB_REPLAY delivers the fuzzed datagram twice (modes 0, 1,
+ * 4); SUB_STRANGER makes the initiation come from C, a third device A does
+ * not know (mode 1); SUB_LOW_ORDER puts a low-order point in the ephemeral
+ * key and recomputes the MACs (modes 1, 4); SUB_KEEPALIVE turns on
+ * persistent keepalive on A and B; SUB_DRIVE then runs both peers' timers
+ * over up to 32 payload-chosen clock steps, each step's datagrams either
+ * delivered or lost.
  *
  * Time is fixed (T0 plus fixed offsets) and libsodium's random source is
  * replaced by a PRNG reseeded for every input, so runs are reproducible:
@@ -89,6 +97,32 @@ enum mode {
 #define FLAG_CLOCK(f)	(((f) >> 3) & 7)
 #define FLAG_CONFIRM	0x40
 #define FLAG_TIMERS	0x80
+
+#define SUB_REPLAY	0x01
+#define SUB_STRANGER	0x02
+#define SUB_LOW_ORDER	0x04
+#define SUB_KEEPALIVE	0x08
+#define SUB_DRIVE	0x10
+
+/* Every point of small order on Curve25519 (libsodium refuses each). */
+static const uint8_t low_order[7][WG_KEY_LEN] = {
+	{ 0x00 },
+	{ 0x01 },
+	{ 0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3,
+	  0xfa, 0xf1, 0x9f, 0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32,
+	  0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00 },
+	{ 0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1,
+	  0x55, 0x9c, 0x83, 0xef, 0x5b, 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c,
+	  0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f, 0x11, 0x57 },
+#define P_MINUS(lo) { lo, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,	\
+	  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,	\
+	  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,	\
+	  0x7f }
+	P_MINUS(0xec),		/* p - 1 */
+	P_MINUS(0xed),		/* p */
+	P_MINUS(0xee),		/* p + 1 */
+#undef P_MINUS
+};
 
 /* Offsets from T0 for the fuzzed datagram: around every timer boundary. */
 static const uint64_t clock_offsets[8] = {
@@ -191,7 +225,7 @@ struct node {
 	struct node		*other;
 };
 
-static struct node A, B;
+static struct node A, B, C;
 
 /* A broken invariant: say which, then abort (a libFuzzer crash). */
 #define trap_if(cond) do {						\
@@ -228,10 +262,13 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	rng_state = 1;
 	node_setup(&A, 0x41, 51820);
 	node_setup(&B, 0x42, 51821);
+	node_setup(&C, 0x43, 51822);
 	A.other = &B;
 	B.other = &A;
+	C.other = &A;		/* C knows A; A does not know C */
 	trap_if(wg_peer_add(&A.dev, B.dev.static_public, NULL, &A.peer) != 0);
 	trap_if(wg_peer_add(&B.dev, A.dev.static_public, NULL, &B.peer) != 0);
+	trap_if(wg_peer_add(&C.dev, A.dev.static_public, NULL, &C.peer) != 0);
 	return 0;
 }
 
@@ -271,7 +308,9 @@ node_reset(struct node *n)
 /* ---- Delivering datagrams ----------------------------------------------- */
 
 struct ctx {
+	uint8_t		sub;
 	uint8_t		flags;
+	bool		lossy;		/* timers' datagrams are lost */
 	uint64_t	now;
 	int		hops;		/* replies bounced so far */
 };
@@ -374,7 +413,8 @@ send_keepalive(struct ctx *c, struct node *from)
 	uint8_t pkt[PKT_CAP];
 	size_t len;
 
-	if (wg_send_data(from->peer, pkt, sizeof(pkt), 0, MTU, c->now, &len) == 0)
+	if (wg_send_data(from->peer, pkt, sizeof(pkt), 0, MTU, c->now,
+	    &len) == 0 && !c->lossy)
 		(void)deliver(c, from, from->other, pkt, len, false, false, NULL);
 }
 
@@ -388,7 +428,8 @@ run_timers(struct ctx *c, struct node *n)
 	act = wg_timers_poll(n->peer, c->now);
 	(void)wg_timers_next_deadline(n->peer);
 	if ((act & WG_ACTION_SEND_HANDSHAKE_INITIATION) &&
-	    wg_send_initiation(n->peer, &msg, c->now, REAL(c->now)) == 0)
+	    wg_send_initiation(n->peer, &msg, c->now, REAL(c->now)) == 0 &&
+	    !c->lossy)
 		(void)deliver(c, n, n->other, (const uint8_t *)&msg, sizeof(msg),
 		    false, false, NULL);
 	if (act & WG_ACTION_SEND_KEEPALIVE)
@@ -402,6 +443,36 @@ maybe_run_timers(struct ctx *c)
 		c->hops = 0;
 		run_timers(c, &A);
 		run_timers(c, &B);
+	}
+}
+
+/* Clock steps of up to ~32 s; each step's datagrams arrive or are lost. */
+static void
+drive(struct ctx *c, struct reader *in)
+{
+	uint8_t step;
+	int i;
+
+	for (i = 0; i < 32 && in->n > 0; i++) {
+		step = rd8(in);
+		c->now += (uint64_t)(step & 0x7f) * 250 * MS;
+		c->lossy = (step & 0x80) == 0;
+		c->hops = 0;
+		run_timers(c, &A);
+		run_timers(c, &B);
+	}
+	c->lossy = false;
+}
+
+/* The same datagram again, with nothing bounced back. */
+static void
+replay(struct ctx *c, struct node *from, struct node *to, const uint8_t *msg,
+    size_t len)
+{
+	if (c->sub & SUB_REPLAY) {
+		c->hops = MAX_HOPS;
+		(void)deliver(c, from, to, msg, len, c->flags & FLAG_UNDER_LOAD,
+		    c->flags & FLAG_V6, NULL);
 	}
 }
 
@@ -472,6 +543,7 @@ mode_raw(struct ctx *c, struct reader *in)
 	c->now += clock_offsets[FLAG_CLOCK(c->flags)];
 	(void)deliver(c, &B, &A, in->p, in->n, c->flags & FLAG_UNDER_LOAD,
 	    c->flags & FLAG_V6, NULL);
+	replay(c, &B, &A, in->p, in->n);
 	maybe_run_timers(c);
 }
 
@@ -479,17 +551,28 @@ static void
 mode_initiation(struct ctx *c, struct reader *in)
 {
 	struct wg_msg_initiation msg;
+	struct node *from = (c->sub & SUB_STRANGER) ? &C : &B;
 	bool tampered, under_load = c->flags & FLAG_UNDER_LOAD;
+	bool remac_it = c->flags & FLAG_REMAC;
 	unsigned events;
 	int r;
 
-	make_initiation(c, &B, &msg);
-	tampered = rdxor(in, (uint8_t *)&msg, sizeof(msg));
-	if (c->flags & FLAG_REMAC)
-		remac(&B, (uint8_t *)&msg, sizeof(msg), c->now);
+	make_initiation(c, from, &msg);
+	tampered = from != &B;
+	if (c->sub & SUB_LOW_ORDER) {
+		memcpy(msg.unencrypted_ephemeral, low_order[rd8(in) % 7],
+		    WG_KEY_LEN);
+		tampered = remac_it = true;
+	}
+	if (rdxor(in, (uint8_t *)&msg, sizeof(msg)))
+		tampered = true;
+	if (remac_it)
+		remac(from, (uint8_t *)&msg, sizeof(msg), c->now);
 	c->now += clock_offsets[FLAG_CLOCK(c->flags)];
-	r = deliver(c, &B, &A, (const uint8_t *)&msg, sizeof(msg), under_load,
+	r = deliver(c, from, &A, (const uint8_t *)&msg, sizeof(msg), under_load,
 	    c->flags & FLAG_V6, &events);
+	/* A replayed initiation: stale timestamp, never a second session. */
+	replay(c, from, &A, (const uint8_t *)&msg, sizeof(msg));
 	/* Intact and not under load: A must answer with a response. */
 	if (!tampered && !under_load)
 		trap_if(r != 0 || events != WG_RX_REPLY || !has_session(&A));
@@ -631,7 +714,8 @@ mode_response(struct ctx *c, struct reader *in)
 	const struct sockaddr *src;
 	struct wg_rx rx;
 	socklen_t srclen;
-	bool tampered;
+	struct wg_msg_response *resp = (struct wg_msg_response *)reply;
+	bool tampered = false, remac_it = c->flags & FLAG_REMAC;
 	unsigned events;
 	int r;
 
@@ -640,12 +724,19 @@ mode_response(struct ctx *c, struct reader *in)
 	r = wg_device_receive(&A.dev, (uint8_t *)&msg, sizeof(msg), src, srclen,
 	    false, c->now, REAL(c->now), reply, &rx);
 	trap_if(r != 0 || rx.reply_len != WG_MSG_RESPONSE_LEN);
-	tampered = rdxor(in, reply, WG_MSG_RESPONSE_LEN);
-	if (c->flags & FLAG_REMAC)
+	if (c->sub & SUB_LOW_ORDER) {
+		memcpy(resp->unencrypted_ephemeral, low_order[rd8(in) % 7],
+		    WG_KEY_LEN);
+		tampered = remac_it = true;
+	}
+	if (rdxor(in, reply, WG_MSG_RESPONSE_LEN))
+		tampered = true;
+	if (remac_it)
 		remac(&A, reply, WG_MSG_RESPONSE_LEN, c->now);
 	c->now += clock_offsets[FLAG_CLOCK(c->flags)];
 	r = deliver(c, &A, &B, reply, WG_MSG_RESPONSE_LEN,
 	    c->flags & FLAG_UNDER_LOAD, c->flags & FLAG_V6, &events);
+	replay(c, &A, &B, reply, WG_MSG_RESPONSE_LEN);
 	if (!tampered && !(c->flags & FLAG_UNDER_LOAD))
 		trap_if(r != 0 || B.peer->keypairs.current == NULL ||
 		    !(events & WG_RX_SEND_STAGED));
@@ -737,12 +828,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 2)
 		return 0;
-	mode = rd8(&in) % MODE_COUNT;
+	mode = rd8(&in);
+	c.sub = mode / MODE_COUNT;
+	mode %= MODE_COUNT;
 	c.flags = rd8(&in);
 	c.now = T0;
 	rng_state = 1;
 	node_reset(&A);
 	node_reset(&B);
+	node_reset(&C);
+	if (c.sub & SUB_KEEPALIVE) {
+		wg_timers_set_persistent_keepalive(A.peer, 25, c.now);
+		wg_timers_set_persistent_keepalive(B.peer, 25, c.now);
+	}
 	switch (mode) {
 	case MODE_RAW:
 		mode_raw(&c, &in);
@@ -763,8 +861,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		mode_stateful_raw(&c, &in);
 		break;
 	}
+	if (c.sub & SUB_DRIVE)
+		drive(&c, &in);
 	/* Frees every keypair (and its OpenSSL contexts) of this input. */
 	node_reset(&A);
 	node_reset(&B);
+	node_reset(&C);
 	return 0;
 }
