@@ -6,7 +6,7 @@
 #   tests:  clang + compiler-rt (ASan/UBSan, libFuzzer), cmocka, pytest,
 #           iproute2 (ip, ss), util-linux (setpriv), procps (pgrep),
 #           wireguard-go + wireguard-tools (the reference WireGuard peer),
-#           nftables (packet loss in tests), iputils-ping
+#           nftables (packet loss in tests), iputils-ping, iperf3 (benchmarks)
 set -eu
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps.sh: must run as root (apt-get install)" >&2
@@ -22,5 +22,5 @@ apt-get install -y -q --no-install-recommends \
 	libjansson-dev libssl-dev libmnl-dev \
 	libcmocka-dev \
 	iproute2 nftables procps util-linux passwd iputils-ping \
-	wireguard-go wireguard-tools \
+	wireguard-go wireguard-tools iperf3 \
 	python3 python3-pytest
