@@ -1,7 +1,9 @@
 /*
- * netd's side of the TUN device: privd created it and passed the fd.  Read
- * packets go to WireGuard when it is configured; otherwise they are dropped
- * and counted.
+ * netd's side of the TUN device: privd created it (IFF_VNET_HDR, TSO and
+ * checksum offloads on) and passed the fd.  Each read is a virtio_net_hdr
+ * and a packet or a TCP super-packet of up to 64 KiB; it goes to
+ * WireGuard when it is configured (which cuts it up, offload.c);
+ * otherwise it is dropped and counted.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -9,28 +11,31 @@
 
 #include "log.h"
 #include "netd.h"
+#include "offload.h"
 
 #define TUN_BURST	64
+
+static uint8_t tunbuf[OFFLOAD_VNET_HDR_LEN + 65536];
 
 static void
 on_tun(uv_poll_t *h, int status, int events)
 {
 	struct netd *nd = h->data;
-	size_t cap;
-	uint8_t *pkt = wg_io_tun_buffer(&cap);
 
 	(void)events;
 	if (status < 0)
 		return;
 	for (int i = 0; i < TUN_BURST; i++) {
-		ssize_t n = read(nd->tun_fd, pkt, cap);
+		ssize_t n = read(nd->tun_fd, tunbuf, sizeof(tunbuf));
 		if (n <= 0)
 			break;
 		if (nd->wg.on)
-			wg_io_from_tun(nd, (size_t)n);
+			wg_io_from_tun(nd, tunbuf, (size_t)n);
 		else
 			nd->tun_rx_no_peer++;
 	}
+	if (nd->wg.on)
+		wg_io_flush(nd);
 }
 
 void

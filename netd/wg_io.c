@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -9,15 +10,46 @@
 
 #include "log.h"
 #include "netd.h"
+#include "offload.h"
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT	103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO		104
+#endif
 
 /* More handshake messages than this per 100 ms: answer with cookies. */
 #define LOAD_WINDOW_NS	100000000ULL
 #define LOAD_THRESHOLD	128
 #define LOAD_HOLD_NS	1000000000ULL
-#define UDP_BURST	64
+#define UDP_BURST	64	/* recvmmsg calls per wakeup */
+#define RX_BATCH	32	/* datagrams (or GRO trains) per recvmmsg */
+#define RX_BUF		65536
+#define TX_ARENA	(1024 * 1024)
+#define TX_MAX		512	/* messages queued before a flush */
+#define GSO_MAX_SEGS	64	/* UDP_MAX_SEGMENTS on older kernels */
+#define GSO_MAX_BYTES	60000
+#define RL_GC_NS	1000000000ULL
 
-static uint8_t rxbuf[WG_PKT_MAX];
-static uint8_t txbuf[WG_HEADROOM + WG_PKT_MAX + 32];
+/*
+ * Sending: every data message is sealed in place in txarena, one after
+ * the other, and queued; wg_io_flush() hands the queue to sendmmsg(), one
+ * message per run of equal-length messages to the same peer (UDP GSO),
+ * at the end of each TUN, UDP or timer wakeup.
+ */
+struct txmsg {
+	struct netd_peer *np;
+	uint32_t	 off;
+	uint32_t	 len;
+};
+
+static uint8_t txarena[TX_ARENA];
+static size_t txused;
+static struct txmsg txq[TX_MAX];
+static unsigned ntx;
+
+static uint8_t rxbufs[RX_BATCH][RX_BUF];
 
 uint64_t
 wg_now_ns(void)
@@ -60,18 +92,141 @@ send_initiation(struct netd_peer *np)
 		udp_send(np->nd, np->p, (const uint8_t *)&msg, sizeof(msg));
 }
 
-/* Encrypts txbuf[WG_HEADROOM .. +plen) for np and sends it; 0 or -ENOKEY. */
-static int
-send_data(struct netd_peer *np, size_t plen)
+static bool
+same_endpoint(const struct wg_peer *a, const struct wg_peer *b)
 {
-	size_t out;
+	return a == b || (a->endpoint_len == b->endpoint_len &&
+	    memcmp(&a->endpoint, &b->endpoint, a->endpoint_len) == 0);
+}
+
+/* A run the kernel would not take as one GSO train, message by message. */
+static void
+flush_one_by_one(const struct txmsg *m, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		udp_send(m[i].np->nd, m[i].np->p, txarena + m[i].off,
+		    m[i].len);
+}
+
+void
+wg_io_flush(struct netd *nd)
+{
+	struct wg_io *w = &nd->wg;
+	static struct mmsghdr mm[TX_MAX];
+	static struct iovec iov[TX_MAX];
+	static struct {
+		_Alignas(size_t) char buf[CMSG_SPACE(sizeof(uint16_t))];
+	} ctl[TX_MAX];
+	static unsigned first[TX_MAX + 1];
+	unsigned nm = 0, i = 0, done = 0;
+
+	while (i < ntx) {
+		struct txmsg *m = &txq[i];
+		unsigned j = i + 1;
+		size_t bytes = m->len;
+
+		if (m->np->p->endpoint_len == 0) {
+			w->ctr.tx_no_endpoint++;
+			i++;
+			continue;
+		}
+		/* Equal lengths, contiguous, same endpoint; the last may be
+		 * shorter and ends the run. */
+		while (w->gso && j < ntx && j - i < GSO_MAX_SEGS &&
+		    txq[j].len <= m->len && bytes + txq[j].len <= GSO_MAX_BYTES &&
+		    txq[j].off == txq[j - 1].off + txq[j - 1].len &&
+		    txq[j - 1].len == m->len &&
+		    same_endpoint(m->np->p, txq[j].np->p)) {
+			bytes += txq[j].len;
+			j++;
+		}
+		memset(&mm[nm], 0, sizeof(mm[nm]));
+		iov[nm].iov_base = txarena + m->off;
+		iov[nm].iov_len = bytes;
+		mm[nm].msg_hdr.msg_name = &m->np->p->endpoint;
+		mm[nm].msg_hdr.msg_namelen = m->np->p->endpoint_len;
+		mm[nm].msg_hdr.msg_iov = &iov[nm];
+		mm[nm].msg_hdr.msg_iovlen = 1;
+		if (j - i > 1) {
+			struct cmsghdr *c = (struct cmsghdr *)ctl[nm].buf;
+			uint16_t seg = (uint16_t)m->len;
+
+			mm[nm].msg_hdr.msg_control = ctl[nm].buf;
+			mm[nm].msg_hdr.msg_controllen = sizeof(ctl[nm].buf);
+			c->cmsg_level = SOL_UDP;
+			c->cmsg_type = UDP_SEGMENT;
+			c->cmsg_len = CMSG_LEN(sizeof(seg));
+			memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+		}
+		first[nm++] = i;
+		i = j;
+	}
+	first[nm] = ntx;
+	while (done < nm) {
+		int r = sendmmsg(w->udp_fd, mm + done, nm - done, 0);
+
+		if (r > 0) {
+			done += (unsigned)r;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		/* The first message failed.  GSO refused (EIO/EINVAL on
+		 * kernels or routes without it): off for good, this run
+		 * goes one by one.  Anything else (a full buffer, no
+		 * route): the run is lost, as a sendto() would lose it. */
+		if (mm[done].msg_hdr.msg_controllen != 0 && (errno == EIO ||
+		    errno == EINVAL || errno == ENOPROTOOPT ||
+		    errno == EOPNOTSUPP)) {
+			w->gso = false;
+			log_info("UDP GSO refused (%s): off", strerror(errno));
+			flush_one_by_one(&txq[first[done]],
+			    first[done + 1] - first[done]);
+		} else {
+			w->ctr.udp_send_errors += first[done + 1] - first[done];
+		}
+		done++;
+	}
+	ntx = 0;
+	txused = 0;
+}
+
+/* Room for a message with plen bytes of plaintext; returns where the
+ * plaintext goes (WG_HEADROOM after the message start). */
+static uint8_t *
+tx_reserve(struct netd *nd, size_t plen)
+{
+	if (ntx == TX_MAX ||
+	    txused + WG_HEADROOM + plen + 2 * WG_TAG_LEN > sizeof(txarena))
+		wg_io_flush(nd);
+	return txarena + txused + WG_HEADROOM;
+}
+
+/* Seals the plaintext tx_reserve() placed and queues it; 0 or -ENOKEY
+ * (then the plaintext is untouched). */
+static int
+send_data(struct netd_peer *np, size_t plen, uint64_t now)
+{
+	uint8_t *msg = txarena + txused;
+	size_t out, cap = sizeof(txarena) - txused;
 	int r;
 
-	r = wg_send_data(np->p, txbuf, sizeof(txbuf), plen, np->nd->wg.mtu,
-	    wg_now_ns(), &out);
-	if (r == 0)
-		udp_send(np->nd, np->p, txbuf, out);
+	r = wg_send_data(np->p, msg, cap, plen, np->nd->wg.mtu, now, &out);
+	if (r == 0) {
+		txq[ntx].np = np;
+		txq[ntx].off = (uint32_t)txused;
+		txq[ntx].len = (uint32_t)out;
+		ntx++;
+		txused += out;
+	}
 	return r;
+}
+
+static int
+send_keepalive(struct netd_peer *np, uint64_t now)
+{
+	(void)tx_reserve(np->nd, 0);
+	return send_data(np, 0, now);
 }
 
 static void
@@ -106,13 +261,14 @@ stage(struct netd_peer *np, const uint8_t *pkt, size_t len)
 
 /* Returns true if anything was sent. */
 static bool
-flush_staged(struct netd_peer *np)
+flush_staged(struct netd_peer *np, uint64_t now)
 {
 	unsigned n = np->nstaged, sent = 0;
 
 	for (unsigned i = 0; i < n; i++) {
-		memcpy(txbuf + WG_HEADROOM, np->staged[i], np->staged_len[i]);
-		if (send_data(np, np->staged_len[i]) == 0)
+		memcpy(tx_reserve(np->nd, np->staged_len[i]), np->staged[i],
+		    np->staged_len[i]);
+		if (send_data(np, np->staged_len[i], now) == 0)
 			sent++;
 		free(np->staged[i]);
 	}
@@ -124,16 +280,18 @@ static void
 on_timer(uv_timer_t *t)
 {
 	struct netd_peer *np = t->data;
-	unsigned act = wg_timers_poll(np->p, wg_now_ns());
+	uint64_t now = wg_now_ns();
+	unsigned act = wg_timers_poll(np->p, now);
 
 	if (act & WG_ACTION_SEND_HANDSHAKE_INITIATION)
 		send_initiation(np);
 	if (act & WG_ACTION_SEND_KEEPALIVE)
-		(void)send_data(np, 0);
+		(void)send_keepalive(np, now);
 	if (act & WG_ACTION_GIVE_UP_HANDSHAKE) {
 		np->nd->wg.ctr.tx_staged_dropped += np->nstaged;
 		drop_staged(np);
 	}
+	wg_io_flush(np->nd);
 	arm(np);
 }
 
@@ -165,17 +323,11 @@ ip_addr(const uint8_t *pkt, size_t len, bool dst, int *family)
 	return NULL;
 }
 
-uint8_t *
-wg_io_tun_buffer(size_t *cap)
+/* One inner packet, already in place at pkt (from tx_reserve()); returns
+ * its peer, whose timer the caller re-arms once per burst. */
+static struct netd_peer *
+from_tun_one(struct netd *nd, uint8_t *pkt, size_t plen, uint64_t now)
 {
-	*cap = WG_PKT_MAX;
-	return txbuf + WG_HEADROOM;
-}
-
-void
-wg_io_from_tun(struct netd *nd, size_t plen)
-{
-	uint8_t *pkt = txbuf + WG_HEADROOM;
 	const uint8_t *dst;
 	struct wg_peer *p;
 	int family;
@@ -183,13 +335,71 @@ wg_io_from_tun(struct netd *nd, size_t plen)
 	if ((dst = ip_addr(pkt, plen, true, &family)) == NULL ||
 	    (p = allowedips_lookup(&nd->wg.aips, family, dst)) == NULL) {
 		nd->wg.ctr.tx_no_route++;
-		return;
+		return NULL;
 	}
 	/* -ENOKEY leaves the plaintext untouched: keep it for the session
 	 * the handshake wg_send_data() asked for. */
-	if (send_data(p->ctx, plen) == -ENOKEY)
+	if (send_data(p->ctx, plen, now) == -ENOKEY)
 		stage(p->ctx, pkt, plen);
-	arm(p->ctx);
+	return p->ctx;
+}
+
+/* Timers move with every packet; re-arming once per peer and burst is
+ * enough (and saves a timer-heap update per packet). */
+static void
+rearm(struct netd_peer **last, struct netd_peer *np)
+{
+	if (*last != NULL && *last != np)
+		arm(*last);
+	*last = np;
+}
+
+void
+wg_io_from_tun(struct netd *nd, uint8_t *buf, size_t len)
+{
+	struct virtio_net_hdr h;
+	struct offload_tx t;
+	struct netd_peer *last = NULL;
+	uint64_t now = wg_now_ns();
+
+	if (len < OFFLOAD_VNET_HDR_LEN) {
+		nd->wg.ctr.tx_bad_offload++;
+		return;
+	}
+	memcpy(&h, buf, sizeof(h));
+	if (offload_tx_init(&t, &h, buf + OFFLOAD_VNET_HDR_LEN,
+	    len - OFFLOAD_VNET_HDR_LEN) < 0) {
+		nd->wg.ctr.tx_bad_offload++;
+		return;
+	}
+	for (unsigned i = 0; i < t.nseg; i++) {
+		size_t room = t.tso ? t.hlen + t.gso_size : t.len;
+		uint8_t *pkt = tx_reserve(nd, room);
+		struct netd_peer *np;
+
+		np = from_tun_one(nd, pkt, offload_tx_segment(&t, i, pkt), now);
+		if (np != NULL)
+			rearm(&last, np);
+	}
+	rearm(&last, NULL);
+}
+
+/*
+ * Receiving: authenticated inner packets are merged into TCP
+ * super-packets (offload.c) and written to the TUN with a GSO header when
+ * a packet does not fit the run, and at the end of each UDP wakeup.
+ */
+static uint8_t grobuf[OFFLOAD_VNET_HDR_LEN + OFFLOAD_GRO_MAX];
+static struct offload_gro gro = { .buf = grobuf + OFFLOAD_VNET_HDR_LEN };
+static const bool gro_on = true;	/* false: one write per packet */
+
+static void
+gro_flush(struct netd *nd)
+{
+	size_t n = offload_gro_finish(&gro);
+
+	if (n > 0 && write(nd->tun_fd, grobuf, n) < 0)
+		nd->wg.ctr.tun_write_errors++;
 }
 
 /* Cryptokey routing on receive: the inner source must be one of the
@@ -206,8 +416,23 @@ deliver(struct netd *nd, struct wg_rx *rx)
 		nd->wg.ctr.rx_bad_inner++;
 		return;
 	}
-	if (write(nd->tun_fd, rx->plain, rx->plain_len) < 0)
-		nd->wg.ctr.tun_write_errors++;
+	if (!gro_on) {
+		/* One packet per write, behind an all-but-empty header; the
+		 * data header before the plaintext has room for it. */
+		struct virtio_net_hdr vh = {
+			.flags = VIRTIO_NET_HDR_F_DATA_VALID
+		};
+		uint8_t *p = rx->plain - OFFLOAD_VNET_HDR_LEN;
+
+		memcpy(p, &vh, sizeof(vh));
+		if (write(nd->tun_fd, p, rx->plain_len + sizeof(vh)) < 0)
+			nd->wg.ctr.tun_write_errors++;
+		return;
+	}
+	if (!offload_gro_add(&gro, rx->plain, rx->plain_len)) {
+		gro_flush(nd);
+		(void)offload_gro_add(&gro, rx->plain, rx->plain_len);
+	}
 }
 
 static bool
@@ -224,14 +449,39 @@ handshake_load(struct wg_io *w, const uint8_t *buf, size_t len, uint64_t now)
 	return now < w->under_load_until;
 }
 
+/*
+ * The other sign of load: one read returning a backlog of handshake
+ * messages (GRO trains count by their segments).  Unlike the rate above
+ * this does not depend on how fast we happen to be, e.g. in a sanitizer
+ * build.
+ */
+#define BACKLOG_HANDSHAKES	64
+
 static void
-handle_datagram(struct netd *nd, size_t n, const struct sockaddr *src,
-    socklen_t srclen)
+backlog_load(struct wg_io *w, const struct mmsghdr *mm, int n, uint64_t now)
+{
+	size_t hs = 0;
+
+	for (int i = 0; i < n; i++) {
+		const uint8_t *b = mm[i].msg_hdr.msg_iov->iov_base;
+		if (mm[i].msg_len > 0 && b[0] == WG_MSG_HANDSHAKE_INITIATION)
+			hs += mm[i].msg_len / WG_MSG_INITIATION_LEN;
+		else if (mm[i].msg_len > 0 && b[0] == WG_MSG_HANDSHAKE_RESPONSE)
+			hs += mm[i].msg_len / WG_MSG_RESPONSE_LEN;
+	}
+	if (hs >= BACKLOG_HANDSHAKES)
+		w->under_load_until = now + LOAD_HOLD_NS;
+}
+
+/* Returns the authenticated peer, if any, for rearm(). */
+static struct netd_peer *
+handle_datagram(struct netd *nd, uint8_t *rxbuf, size_t n,
+    const struct sockaddr *src, socklen_t srclen, uint64_t now,
+    uint64_t real)
 {
 	struct wg_io *w = &nd->wg;
 	uint8_t reply[WG_REPLY_MAX];
 	struct wg_rx rx;
-	uint64_t now = wg_now_ns();
 	bool load = handshake_load(w, rxbuf, n, now);
 	const void *addr = src->sa_family == AF_INET ?
 	    (const void *)&((const struct sockaddr_in *)src)->sin_addr :
@@ -240,13 +490,13 @@ handle_datagram(struct netd *nd, size_t n, const struct sockaddr *src,
 	if (load && rxbuf[0] == WG_MSG_HANDSHAKE_INITIATION &&
 	    !wg_ratelimiter_allow(&w->rl, src->sa_family, addr, now)) {
 		w->ctr.rx_ratelimited++;
-		return;
+		return NULL;
 	}
 	memset(&rx, 0, sizeof(rx));
 	if (wg_device_receive(&w->dev, rxbuf, n, src, srclen, load, now,
-	    real_ns(), reply, &rx) < 0) {
+	    real, reply, &rx) < 0) {
 		w->ctr.rx_bad++;
-		return;
+		return NULL;
 	}
 	if (rx.events & WG_RX_REPLY) {
 		if (rx.reply_len == WG_MSG_COOKIE_LEN)
@@ -254,13 +504,14 @@ handle_datagram(struct netd *nd, size_t n, const struct sockaddr *src,
 		(void)!sendto(w->udp_fd, reply, rx.reply_len, 0, src, srclen);
 	}
 	if (rx.peer == NULL)
-		return;
+		return NULL;
 	if (rx.events & WG_RX_DATA)
 		deliver(nd, &rx);
-	if ((rx.events & WG_RX_SEND_STAGED) && !flush_staged(rx.peer->ctx) &&
+	if ((rx.events & WG_RX_SEND_STAGED) &&
+	    !flush_staged(rx.peer->ctx, now) &&
 	    (rx.events & WG_RX_KEEPALIVE_IF_IDLE))
-		(void)send_data(rx.peer->ctx, 0);
-	arm(rx.peer->ctx);
+		(void)send_keepalive(rx.peer->ctx, now);
+	return rx.peer->ctx;
 }
 
 /* The socket is dual-stack; IPv4 peers arrive as ::ffff:a.b.c.d.  Keep
@@ -284,32 +535,94 @@ unmap_v4(struct sockaddr_storage *ss, socklen_t len)
 	return sizeof(*s4);
 }
 
+/* Up to RX_BATCH datagrams per call; with UDP_GRO one entry may be a
+ * train of equal-size datagrams (the last may be shorter), split here. */
 static void
 on_udp(uv_poll_t *h, int status, int events)
 {
 	struct netd *nd = h->data;
-	struct sockaddr_storage ss;
+	struct netd_peer *last = NULL;
+	uint64_t now = 0, real = 0;
+	static struct sockaddr_storage ss[RX_BATCH];
+	static struct mmsghdr mm[RX_BATCH];
+	static struct iovec iov[RX_BATCH];
+	static struct {
+		_Alignas(size_t) char buf[CMSG_SPACE(sizeof(int)) * 2];
+	} ctl[RX_BATCH];
 
 	(void)events;
 	if (status < 0)
 		return;
-	for (int i = 0; i < UDP_BURST; i++) {
-		socklen_t sl = sizeof(ss);
-		ssize_t n = recvfrom(nd->wg.udp_fd, rxbuf, sizeof(rxbuf),
-		    MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
-		if (n < 0)
+	for (int burst = 0; burst < UDP_BURST; burst++) {
+		int n;
+
+		for (int i = 0; i < RX_BATCH; i++) {
+			iov[i].iov_base = rxbufs[i];
+			iov[i].iov_len = RX_BUF;
+			memset(&mm[i].msg_hdr, 0, sizeof(mm[i].msg_hdr));
+			mm[i].msg_hdr.msg_name = &ss[i];
+			mm[i].msg_hdr.msg_namelen = sizeof(ss[i]);
+			mm[i].msg_hdr.msg_iov = &iov[i];
+			mm[i].msg_hdr.msg_iovlen = 1;
+			mm[i].msg_hdr.msg_control = ctl[i].buf;
+			mm[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
+		}
+		n = recvmmsg(nd->wg.udp_fd, mm, RX_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
 			break;
-		sl = unmap_v4(&ss, sl);
-		handle_datagram(nd, (size_t)n, (struct sockaddr *)&ss, sl);
+		/* One clock reading per batch: the timers count in ms. */
+		now = wg_now_ns();
+		real = real_ns();
+		backlog_load(&nd->wg, mm, n, now);
+		for (int i = 0; i < n; i++) {
+			struct msghdr *m = &mm[i].msg_hdr;
+			size_t len = mm[i].msg_len, seg = len;
+			socklen_t sl = unmap_v4(&ss[i], m->msg_namelen);
+
+			if (m->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+				nd->wg.ctr.rx_bad++;
+				continue;
+			}
+			for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL;
+			    c = CMSG_NXTHDR(m, c)) {
+				int gs;
+
+				if (c->cmsg_level != SOL_UDP ||
+				    c->cmsg_type != UDP_GRO ||
+				    c->cmsg_len < CMSG_LEN(sizeof(gs)))
+					continue;
+				memcpy(&gs, CMSG_DATA(c), sizeof(gs));
+				if (gs > 0)
+					seg = (size_t)gs;
+			}
+			for (size_t off = 0; off < len; off += seg) {
+				struct netd_peer *np = handle_datagram(nd,
+				    rxbufs[i] + off,
+				    len - off < seg ? len - off : seg,
+				    (struct sockaddr *)&ss[i], sl, now, real);
+
+				if (np != NULL)
+					rearm(&last, np);
+			}
+		}
+		if (n < RX_BATCH)
+			break;
 	}
-	if (nd->wg.rl.slots != NULL)
-		wg_ratelimiter_gc(&nd->wg.rl, wg_now_ns());
+	gro_flush(nd);
+	wg_io_flush(nd);
+	rearm(&last, NULL);
+	/* About once a second, as ratelimit.h asks; not per wakeup. */
+	now = wg_now_ns();
+	if (nd->wg.rl.slots != NULL && now - nd->wg.rl_gc_ns > RL_GC_NS) {
+		wg_ratelimiter_gc(&nd->wg.rl, now);
+		nd->wg.rl_gc_ns = now;
+	}
 }
 
 void
 wg_io_attach_udp(struct netd *nd, int fd, unsigned port)
 {
-	int fl;
+	int fl, one = 1;
 
 	if (nd->wg.udp_fd >= 0) {
 		close(fd);
@@ -322,6 +635,10 @@ wg_io_attach_udp(struct netd *nd, int fd, unsigned port)
 		close(fd);
 		return;
 	}
+	/* GRO on receive; GSO on send needs no option, only the cmsg. */
+	if (setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) != 0)
+		log_info("UDP GRO unavailable: %s", strerror(errno));
+	nd->wg.gso = true;
 	nd->wg.udp_fd = fd;
 	nd->wg.udp_port = port;
 	nd->wg.udp_poll.data = nd;

@@ -9,6 +9,12 @@
  *   UDP read -> wg_device_receive -> reply | TUN write (source must be an
  *               allowed IP of the authenticated peer) | flush staged
  *   timer    -> wg_timers_poll -> initiation | keepalive | drop staged
+ *
+ * In bulk: a TUN read is a TCP super-packet (TSO, cut up by offload.c);
+ * sealed messages queue until the end of the wakeup and leave with one
+ * sendmmsg(), equal-size runs to one endpoint as UDP GSO trains.  UDP is
+ * read with recvmmsg() and UDP GRO (trains split here); delivered TCP
+ * packets are merged back into super-packets for the TUN write.
  */
 #ifndef PM_NETD_WG_IO_H
 #define PM_NETD_WG_IO_H
@@ -47,6 +53,7 @@ struct wg_counters {
 	uint64_t	tx_staged_dropped;
 	uint64_t	tun_write_errors;
 	uint64_t	udp_send_errors;
+	uint64_t	tx_bad_offload;	/* TUN read with a bad virtio_net_hdr */
 };
 
 struct wg_io {
@@ -61,6 +68,8 @@ struct wg_io {
 	uint64_t	 load_begin_ns;	/* handshake-load window */
 	unsigned	 load_count;
 	uint64_t	 under_load_until;
+	bool		 gso;		/* UDP_SEGMENT works (until refused) */
+	uint64_t	 rl_gc_ns;	/* last wg_ratelimiter_gc() */
 	struct wg_counters ctr;
 };
 
@@ -68,10 +77,11 @@ int	wg_io_add_peer(struct netd *, const uint8_t pub[32], const uint8_t *psk,
 	    const struct sockaddr *ep, socklen_t eplen, uint16_t keepalive,
 	    struct netd_peer **out);
 void	wg_io_attach_udp(struct netd *, int fd, unsigned port);
-/* Where netd/tun.c reads a packet, so it is encrypted where it lies. */
-uint8_t	*wg_io_tun_buffer(size_t *cap);
-/* The packet of length len now in that buffer is for the tunnel. */
-void	wg_io_from_tun(struct netd *, size_t len);
+/* buf[0..len) is one TUN read: a virtio_net_hdr, then a packet or a TCP
+ * super-packet (netd/offload.h); its packets are sealed and queued. */
+void	wg_io_from_tun(struct netd *, uint8_t *buf, size_t len);
+/* Sends what is queued: at the end of every wakeup that queued anything. */
+void	wg_io_flush(struct netd *);
 uint64_t wg_now_ns(void);
 
 #endif

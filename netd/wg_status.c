@@ -103,6 +103,7 @@ fill_counters(const struct wg_counters *c, Pm__WgCounters *out)
 	out->tx_staged_dropped = c->tx_staged_dropped;
 	out->tun_write_errors = c->tun_write_errors;
 	out->udp_send_errors = c->udp_send_errors;
+	out->tx_bad_offload = c->tx_bad_offload;
 }
 
 int

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <net/if.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -33,25 +34,34 @@ set_mtu(const char *name, unsigned mtu, unsigned *ifindex)
 	return r;
 }
 
-/* Returns the TUN fd (IFF_TUN | IFF_NO_PI, non-persistent) or -errno. */
+/*
+ * Returns the TUN fd (IFF_TUN | IFF_NO_PI | IFF_VNET_HDR, non-persistent)
+ * or -errno.  Every read and write starts with a struct virtio_net_hdr;
+ * with the offloads on, reads may be TCP super-packets of up to 64 KiB
+ * with a partial checksum, which netd segments (netd/offload.c).  A
+ * kernel refusing the offloads still gets the header, never GSO.
+ */
 int
 tun_create(const char *name, unsigned mtu, unsigned *ifindex)
 {
 	struct ifreq ifr;
-	int fd, r;
+	int fd, r, hdrsz = (int)sizeof(struct virtio_net_hdr);
 
 	if (strlen(name) >= IFNAMSIZ)
 		return -ENAMETOOLONG;
 	if ((fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)) < 0)
 		return -errno;
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR;
 	memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0 ||
+	    ioctl(fd, TUNSETVNETHDRSZ, &hdrsz) < 0) {
 		r = -errno;
 		close(fd);
 		return r;
 	}
+	(void)ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM |
+	    TUN_F_TSO4 | TUN_F_TSO6));
 	if ((r = set_mtu(ifr.ifr_name, mtu, ifindex)) < 0) {
 		close(fd);
 		return r;

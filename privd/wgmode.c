@@ -98,10 +98,14 @@ open_udp(unsigned port, unsigned *bound)
 {
 	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
 	socklen_t len = sizeof(sin6);
-	int fd, off = 0, mark = PM_FWMARK, r;
+	int fd, off = 0, mark = PM_FWMARK, r, bufsz = 4 << 20;
 
 	if ((fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
 		return -errno;
+	/* Room for bursts of GRO trains past net.core.[rw]mem_max, which
+	 * netd (no CAP_NET_ADMIN) could not ask for; best effort. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsz, sizeof(bufsz));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bufsz, sizeof(bufsz));
 	sin6.sin6_port = htons((uint16_t)port);
 	if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0 ||

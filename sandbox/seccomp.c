@@ -269,11 +269,6 @@ static const struct sc_rule privd_net[] = {
 	 * trains and GSO bursts (wgmode.c open_udp()). */
 	ALLOW_IF(setsockopt, EQ(1, SOL_SOCKET), EQ(2, SO_RCVBUFFORCE)),
 	ALLOW_IF(setsockopt, EQ(1, SOL_SOCKET), EQ(2, SO_SNDBUFFORCE)),
-	/* Not privd's: netd inherits this filter, turns on UDP GRO on the
-	 * socket it is given and moves datagrams in batches
-	 * (netd/wg_io.c wg_io_attach_udp(), on_udp(), wg_io_flush()). */
-	ALLOW_IF(setsockopt, EQ(1, SOL_UDP), EQ(2, UDP_GRO)),
-	ALLOW(sendmmsg), ALLOW(recvmmsg),
 	ALLOW(bind), ALLOW(getsockname),
 };
 
