@@ -229,50 +229,69 @@ send_keepalive(struct netd_peer *np, uint64_t now)
 	return send_data(np, 0, now);
 }
 
+/* Takes the oldest staged packet off the queue; the caller frees it. */
+static struct wg_staged *
+unstage(struct netd_peer *np)
+{
+	struct wg_staged *st = np->staged;
+
+	if (st != NULL) {
+		np->staged = st->next;
+		if (np->staged == NULL)
+			np->staged_tail = NULL;
+		np->nstaged--;
+	}
+	return st;
+}
+
 static void
 drop_staged(struct netd_peer *np)
 {
-	for (unsigned i = 0; i < np->nstaged; i++)
-		free(np->staged[i]);
-	np->nstaged = 0;
+	struct wg_staged *st;
+
+	while ((st = unstage(np)) != NULL)
+		free(st);
 }
 
-/* Packets wait here only while a handshake is under way. */
+/*
+ * Packets wait here only while a handshake is under way: a list, so an
+ * idle peer pays two pointers for it, not WG_STAGED_MAX slots.
+ */
 static void
 stage(struct netd_peer *np, const uint8_t *pkt, size_t len)
 {
-	uint8_t *copy;
+	struct wg_staged *st;
 
 	if (np->nstaged == WG_STAGED_MAX) {
-		free(np->staged[0]);
-		memmove(np->staged, np->staged + 1,
-		    (WG_STAGED_MAX - 1) * sizeof(np->staged[0]));
-		memmove(np->staged_len, np->staged_len + 1,
-		    (WG_STAGED_MAX - 1) * sizeof(np->staged_len[0]));
-		np->nstaged--;
+		free(unstage(np));
 		np->nd->wg.ctr.tx_staged_dropped++;
 	}
-	if ((copy = malloc(len)) == NULL)
+	if ((st = malloc(sizeof(*st) + len)) == NULL)
 		return;
-	memcpy(copy, pkt, len);
-	np->staged[np->nstaged] = copy;
-	np->staged_len[np->nstaged++] = (uint16_t)len;
+	st->next = NULL;
+	st->len = (uint16_t)len;
+	memcpy(st->data, pkt, len);
+	if (np->staged_tail != NULL)
+		np->staged_tail->next = st;
+	else
+		np->staged = st;
+	np->staged_tail = st;
+	np->nstaged++;
 }
 
 /* Returns true if anything was sent. */
 static bool
 flush_staged(struct netd_peer *np, uint64_t now)
 {
-	unsigned n = np->nstaged, sent = 0;
+	struct wg_staged *st;
+	unsigned sent = 0;
 
-	for (unsigned i = 0; i < n; i++) {
-		memcpy(tx_reserve(np->nd, np->staged_len[i]), np->staged[i],
-		    np->staged_len[i]);
-		if (send_data(np, np->staged_len[i], now) == 0)
+	while ((st = unstage(np)) != NULL) {
+		memcpy(tx_reserve(np->nd, st->len), st->data, st->len);
+		if (send_data(np, st->len, now) == 0)
 			sent++;
-		free(np->staged[i]);
+		free(st);
 	}
-	np->nstaged = 0;
 	return sent > 0;
 }
 

@@ -33,12 +33,17 @@
 
 struct netd;
 
+struct wg_staged {
+	struct wg_staged *next;
+	uint16_t	 len;
+	uint8_t		 data[];
+};
+
 struct netd_peer {
 	struct netd	*nd;
 	struct wg_peer	*p;
 	uv_timer_t	 timer;
-	uint8_t		*staged[WG_STAGED_MAX];
-	uint16_t	 staged_len[WG_STAGED_MAX];
+	struct wg_staged *staged, *staged_tail;	/* oldest first */
 	uint8_t		 nstaged;
 };
 

@@ -314,6 +314,11 @@ static const struct sc_rule sanitizer[] = {
 	ALLOW(sigaltstack),
 	DENY(readlink, EACCES), DENY(readlinkat, EACCES),
 	DENY_IF(ioctl, ENOTTY, EQ(1, TCGETS)),	/* isatty() for colours */
+};
+
+/* ... and in roles that never spawn, the symbolizer fork fails quietly
+ * (privd spawns, and its own clone rules apply instead). */
+static const struct sc_rule sanitizer_nospawn[] = {
 	DENY(clone, EPERM), DENY(clone3, EPERM),
 	DENY(fork, EPERM), DENY(vfork, EPERM),
 };
@@ -344,6 +349,7 @@ static const struct sc_set groups[SCG_COUNT] = {
 	GROUP(SCG_PRIVD_NET, privd_net),
 	GROUP(SCG_CHILD_SETUP, child_setup),
 	GROUP(SCG_SANITIZER, sanitizer),
+	GROUP(SCG_SANITIZER_NOSPAWN, sanitizer_nospawn),
 };
 
 static int
@@ -389,6 +395,15 @@ default_action(void)
 #endif
 }
 
+static bool __attribute__((unused))
+role_has_group(const struct role_desc *r, enum sc_group g)
+{
+	for (size_t i = 0; i < ROLE_MAX_GROUPS && r->groups[i] != SCG_NONE; i++)
+		if (r->groups[i] == g)
+			return true;
+	return false;
+}
+
 int
 sc_build(const struct role_desc *r, void **out, const char **where)
 {
@@ -407,7 +422,9 @@ sc_build(const struct role_desc *r, void **out, const char **where)
 		if ((rc = add_group(ctx, r->groups[i], where)) < 0)
 			goto fail;
 #ifdef PM_SANITIZER_BUILD
-	if ((rc = add_group(ctx, SCG_SANITIZER, where)) < 0)
+	if ((rc = add_group(ctx, SCG_SANITIZER, where)) < 0 ||
+	    (!role_has_group(r, SCG_PRIVD_SPAWN) &&
+	    (rc = add_group(ctx, SCG_SANITIZER_NOSPAWN, where)) < 0))
 		goto fail;
 #endif
 	*out = ctx;
