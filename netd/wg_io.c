@@ -474,7 +474,7 @@ handshake_load(struct wg_io *w, const uint8_t *buf, size_t len, uint64_t now)
  * this does not depend on how fast we happen to be, e.g. in a sanitizer
  * build.
  */
-#define BACKLOG_HANDSHAKES	64
+#define BACKLOG_HANDSHAKES	(RX_BATCH / 2)	/* in one recvmmsg */
 
 static void
 backlog_load(struct wg_io *w, const struct mmsghdr *mm, int n, uint64_t now)
