@@ -207,17 +207,24 @@ apply(struct privd *pd, const struct prefix *addrs, size_t naddrs,
 	char buf[64];
 	int r;
 
-	if ((r = nl_link_set(&pd->nl, pd->tun_ifindex, true, mtu)) < 0)
-		return log_warnx("link up: %s", strerror(-r)), r;
-	for (size_t i = 0; i < naddrs; i++)
-		if ((r = nl_addr(&pd->nl, true, pd->tun_ifindex, &addrs[i])) < 0 &&
-		    r != -EEXIST)
-			return log_warnx("address %s: %s", prefix_fmt(&addrs[i],
-			    buf, sizeof(buf)), strerror(-r)), r;
+	if ((r = nl_link_set(&pd->nl, pd->tun_ifindex, true, mtu)) < 0) {
+		log_warnx("link up: %s", strerror(-r));
+		return r;
+	}
+	for (size_t i = 0; i < naddrs; i++) {
+		r = nl_addr(&pd->nl, true, pd->tun_ifindex, &addrs[i]);
+		if (r < 0 && r != -EEXIST) {
+			log_warnx("address %s: %s", prefix_fmt(&addrs[i], buf,
+			    sizeof(buf)), strerror(-r));
+			return r;
+		}
+	}
 	for (size_t i = 0; i < nroutes; i++)
-		if ((r = add_route(pd, &routes[i], &rules4, &rules6)) < 0)
-			return log_warnx("route %s: %s", prefix_fmt(&routes[i],
-			    buf, sizeof(buf)), strerror(-r)), r;
+		if ((r = add_route(pd, &routes[i], &rules4, &rules6)) < 0) {
+			log_warnx("route %s: %s", prefix_fmt(&routes[i], buf,
+			    sizeof(buf)), strerror(-r));
+			return r;
+		}
 	return 0;
 }
 
@@ -241,6 +248,11 @@ apply_interface(struct privd *pd, const Pm__WgInterface *wi)
 	}
 	log_info("%s: %zu address(es), %zu route(s), listening on UDP %u",
 	    pd->opt.tun_name, wi->n_addresses, wi->n_routes, pd->udp_port);
+	/* Said plainly rather than dropped silently: resolv.conf management
+	 * comes with dnsd's OS integration. */
+	if (wi->n_dns > 0)
+		log_warnx("wg-config %s: DNS= is not applied yet; the host's "
+		    "resolver is unchanged", pd->opt.wg_config);
 	return 0;
 }
 

@@ -25,7 +25,6 @@ Ctrl-C or SIGTERM.
 """
 import argparse
 import base64
-import importlib.util
 import os
 import shutil
 import signal
@@ -38,15 +37,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
-def _load_pmtest():
-    path = os.path.join(ROOT, "tests", "integration", "pmtest.py")
-    spec = importlib.util.spec_from_file_location("pmtest", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-pmtest = _load_pmtest()
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import pmtest  # noqa: E402
 
 # ---- X25519 keys ---------------------------------------------------------
 

@@ -30,7 +30,6 @@ Everything it creates (namespaces, processes, temporary directories) is
 removed on exit, also on Ctrl-C or SIGTERM.
 """
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -46,15 +45,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
-def _load_pmtest():
-    path = os.path.join(ROOT, "tests", "integration", "pmtest.py")
-    spec = importlib.util.spec_from_file_location("pmtest", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-pmtest = _load_pmtest()
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import pmtest  # noqa: E402
 sh = pmtest.sh
 
 A_VETH_IP, B_VETH_IP = "198.51.100.1", "198.51.100.2"
