@@ -7,6 +7,10 @@
 #           iproute2 (ip, ss), util-linux (setpriv), procps (pgrep),
 #           wireguard-go + wireguard-tools (the reference WireGuard peer),
 #           nftables (packet loss in tests), iputils-ping, iperf3 (benchmarks)
+#   later:  libnftables (privd's firewall), nghttp2 + zstd (ts2021 control),
+#           python3-h2/-nacl/-zstandard/-cryptography (test control server),
+#           dig + kdig + dnsmasq + unbound + dnsperf (DNS tests and benchmark;
+#           dnsmasq-base carries no service that would grab port 53)
 set -eu
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps.sh: must run as root (apt-get install)" >&2
@@ -19,8 +23,11 @@ apt-get install -y -q --no-install-recommends \
 	clang libclang-rt-14-dev \
 	libsodium-dev libseccomp-dev libcap-ng-dev libuv1-dev \
 	libprotobuf-c-dev protobuf-c-compiler \
-	libjansson-dev libssl-dev libmnl-dev \
+	libjansson-dev libssl-dev libmnl-dev libnftables-dev \
+	libnghttp2-dev libzstd-dev \
 	libcmocka-dev \
 	iproute2 nftables procps util-linux passwd iputils-ping \
 	wireguard-go wireguard-tools iperf3 \
-	python3 python3-pytest
+	python3 python3-pytest \
+	python3-h2 python3-nacl python3-zstandard python3-cryptography \
+	bind9-dnsutils knot-dnsutils dnsmasq-base unbound dnsperf
