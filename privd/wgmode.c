@@ -149,18 +149,13 @@ to_intent(const Pm__WgInterface *wi, struct intent *in)
  * all along: fail closed), and gets the socket privd kept.
  */
 static int
-apply_interface(struct privd *pd, const Pm__WgInterface *wi)
+apply_interface(struct privd *pd, const Pm__WgInterface *wi,
+    const struct intent *in)
 {
-	static struct intent in;
 	char err[256];
 	int r;
 
-	if (to_intent(wi, &in) < 0) {
-		log_warnx("wg-config %s: malformed interface from netd",
-		    pd->opt.wg_config);
-		return -EINVAL;
-	}
-	if ((r = netapply_intent(pd, &in, err, sizeof(err))) < 0) {
+	if ((r = netapply_intent(pd, in, err, sizeof(err))) < 0) {
 		log_warnx("%s", err);
 		return r;
 	}
@@ -180,12 +175,36 @@ apply_interface(struct privd *pd, const Pm__WgInterface *wi)
 	return 0;
 }
 
+/* netd's parser masks and bounds everything it sends: anything else here
+ * comes from a netd that is not doing its job.  Refused and counted; the
+ * installed state stays as it is (fail closed), and netd gets no socket. */
+static bool
+refused(struct child *k, const Pm__WgInterface *wi, struct intent *in)
+{
+	const char *why = NULL;
+
+	if (k->pd->opt.wg_config == NULL)
+		why = "not in plain-WireGuard mode";
+	else if (to_intent(wi, in) < 0)
+		why = "malformed address, route or MTU";
+	if (why == NULL)
+		return false;
+	k->pd->netstate_refused++;
+	ipc_chan_count_invalid(&k->chan);
+	log_warnx("netd: WgInterface refused (%llu refused so far): %s",
+	    (unsigned long long)k->pd->netstate_refused, why);
+	return true;
+}
+
 void
 wgmode_apply(struct child *k, const Pm__WgInterface *wi)
 {
+	static struct intent in;
 	struct privd *pd = k->pd;
 
-	if (apply_interface(pd, wi) < 0) {
+	if (refused(k, wi, &in))
+		return;
+	if (apply_interface(pd, wi, &in) < 0) {
 		log_warnx("wg-config %s: cannot apply the interface; stopping",
 		    pd->opt.wg_config);
 		pd->exit_code = 1;
