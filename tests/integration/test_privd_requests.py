@@ -225,3 +225,51 @@ def test_net_state_refused_in_wg_mode(ns, tmp_path):
         assert "default" not in table(ns)
     finally:
         s.cleanup()
+
+
+def test_config_file_options_shape_the_state(ns, tmp_path):
+    os_ = __import__("os")
+    cfg = tmp_path / "privd.conf"
+    cfg.write_text("table 100\nallow-lan yes\n"
+                   "exclude 198.51.100.0/24, 2001:db8::/32\n"
+                   "exclude 192.0.2.0/24\n")
+    os_.chmod(tmp_path, 0o755)
+    before = snapshot(ns)
+    s = Suite(ns, ["--config", str(cfg)]).start()
+    try:
+        inject(s, "ctrld", net_state(1, table=100, routes=["0.0.0.0/0",
+                                                           "::/0"]))
+        answered(s, 1)
+        rules = ns.run("ip", "rule").stdout
+        for want in ("5260:\tfrom all to 198.51.100.0/24 lookup main",
+                     "5260:\tfrom all to 192.0.2.0/24 lookup main",
+                     "5264:\tfrom all lookup 100 suppress_prefixlength 0",
+                     "5266:\tfrom all lookup main suppress_prefixlength 0",
+                     "5270:\tfrom all lookup 100"):
+            assert want in rules, rules
+        assert "5260:\tfrom all to 2001:db8::/32 lookup main" in ns.run(
+            "ip", "-6", "rule").stdout
+        assert "default dev pm0" in ns.run("ip", "route", "show", "table",
+                                           "100").stdout
+        # Table 52 is not privd's in this run.
+        inject(s, "ctrld", net_state(2, table=52, routes=["0.0.0.0/0"]))
+        answered(s, 2, ok=False)
+        assert "foreign table 52" in s.logs()
+        assert s.stop() == 0
+        assert snapshot(ns) == before
+    finally:
+        s.cleanup()
+
+
+@pytest.mark.parametrize("line", ["exclude 10.0.0.1/8", "table 254",
+                                  "allow-lan maybe", "tun pm\"0"])
+def test_bad_config_values_are_fatal_and_named(ns, tmp_path, line):
+    cfg = tmp_path / "privd.conf"
+    cfg.write_text("# privd\n" + line + "\n")
+    s = Suite(ns, ["--config", str(cfg)])
+    s.start(wait=False)
+    try:
+        assert s.proc.wait(10) != 0
+        assert "line 2" in s.logs()
+    finally:
+        s.cleanup()
