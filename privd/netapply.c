@@ -85,7 +85,11 @@ sysctls_on(struct privd *pd, char *err, size_t len)
 	for (int k = 0; k < NS_NSYSCTL; k++) {
 		if (!want.sysctl[k] || have.sysctl[k])
 			continue;
-		if ((r = sysctl_get(k, &v)) < 0)
+		/* A kernel without IPv6 has nothing to forward there. */
+		if ((r = sysctl_get(k, &v)) == -ENOENT &&
+		    k == NS_SYSCTL_IP6_FORWARDING)
+			continue;
+		if (r < 0)
 			return fail(err, len, r, "cannot read %s",
 			    sysctl_path(k));
 		have.sysctl[k] = true;

@@ -273,3 +273,35 @@ def test_bad_config_values_are_fatal_and_named(ns, tmp_path, line):
         assert "line 2" in s.logs()
     finally:
         s.cleanup()
+
+
+class ReadOnlySysctlSuite(Suite):
+    """privd with /proc/sys read-only, as in a container that forbids it.
+    unshare, sh and ip exec in turn: self.proc is privd itself."""
+
+    def argv(self):
+        inner = " ".join("'%s'" % a for a in super().argv())
+        return ["unshare", "-m", "sh", "-c",
+                "mount --bind /proc/sys /proc/sys && "
+                "mount -o remount,bind,ro /proc/sys && exec " + inner]
+
+
+def test_forwarding_not_permitted_is_a_clear_error(ns):
+    before = snapshot(ns)
+    s = ReadOnlySysctlSuite(ns).start()
+    try:
+        inject(s, "ctrld", net_state(1, exit_node=True, **GOOD))
+        answered(s, 1, ok=False)
+        assert ("cannot enable forwarding (exit node / subnet router) in "
+                "/proc/sys/net/ipv4/ip_forward: Read-only file system"
+                in s.logs())
+        # Nothing half-done, and privd carries on: the same routes without
+        # the role are applied.
+        assert snapshot(ns) == before
+        inject(s, "ctrld", net_state(2, **GOOD))
+        answered(s, 2)
+        assert "100.64.0.0/10 dev pm0" in table(ns)
+        assert s.stop() == 0
+        assert snapshot(ns) == before
+    finally:
+        s.cleanup()
