@@ -310,7 +310,6 @@ fill_opts(struct privd *pd, struct ns_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->ifname = pd->opt.tun_name;
-	o->ifindex = pd->tun_ifindex;
 	o->table = pd->opt.table;
 	o->mtu = pd->opt.tun_mtu;
 	o->allow_lan = pd->opt.allow_lan;

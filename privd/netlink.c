@@ -292,7 +292,7 @@ route_dump_cb(const struct nlmsghdr *nlh, void *data)
 static int
 route_dump(struct nl *nl, struct route_list *rl)
 {
-	char buf[NL_BUF * 4];
+	static char buf[32768];	/* the kernel's largest dump skb */
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	struct rtmsg *rtm;
 	ssize_t n;
@@ -318,9 +318,13 @@ int
 nl_route_flush(struct nl *nl, unsigned table)
 {
 	static struct route_list rl;
-	int total = 0, r;
+	int total = 0, r, passes = 0;
 
 	do {
+		/* Each pass takes up to 256; a route that will not go must
+		 * not keep us here. */
+		if (++passes > 1024)
+			return -ELOOP;
 		rl.table = table;
 		rl.n = 0;
 		if ((r = route_dump(nl, &rl)) < 0)

@@ -19,17 +19,6 @@ prefix_eq(const struct prefix *a, const struct prefix *b)
 }
 
 bool
-prefix_within(const struct prefix *p, const struct prefix *net)
-{
-	if (p->family != net->family || p->len < net->len)
-		return false;
-	for (unsigned i = 0; i < net->len; i++)
-		if ((p->addr[i / 8] ^ net->addr[i / 8]) & (0x80 >> (i % 8)))
-			return false;
-	return true;
-}
-
-bool
 rule_eq(const struct rule *a, const struct rule *b)
 {
 	return a->family == b->family && a->priority == b->priority &&

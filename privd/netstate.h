@@ -70,7 +70,6 @@ struct intent {
 /* Options of privd itself that shape every intent. */
 struct ns_opts {
 	const char	*ifname;
-	unsigned	 ifindex;
 	unsigned	 table;
 	unsigned	 mtu;
 	bool		 allow_lan, exit_node;
@@ -107,7 +106,5 @@ void	netstate_build(const struct ns_opts *o, const struct intent *in,
 
 bool	prefix_eq(const struct prefix *, const struct prefix *);
 bool	rule_eq(const struct rule *, const struct rule *);
-/* True when `p` lies inside `net`. */
-bool	prefix_within(const struct prefix *p, const struct prefix *net);
 
 #endif

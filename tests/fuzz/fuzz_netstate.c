@@ -51,7 +51,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct netreq_own own = { "pm0", PM_TABLE };
-	struct ns_opts o = { .ifname = "pm0", .ifindex = 1, .table = PM_TABLE,
+	struct ns_opts o = { .ifname = "pm0", .table = PM_TABLE,
 	    .mtu = 1280 };
 	struct saved_state ss;
 	Pm__NetState *ns;

@@ -21,7 +21,7 @@
 
 static struct intent in;
 static struct netstate st;
-static const struct ns_opts opts = { .ifname = "pm0", .ifindex = 7,
+static const struct ns_opts opts = { .ifname = "pm0",
     .table = PM_TABLE, .mtu = 1280 };
 
 static struct prefix
