@@ -2,6 +2,8 @@
 two privmesh nodes in plain-WireGuard mode.
 
     netns C (client)          netns R (router, "internet")      netns H
+    (IPv6 alongside: 2001:db8:1::/64 C-R, 2001:db8:2::/64 E-R,
+     2001:db8:3::/64 H-R; HTTP on :8086 there)
     lan0 198.51.100.1/24 ---- 198.51.100.254  (HTTP :8080)
     tunnel pmc*: 100.64.0.1   192.0.2.254 ----------- netns E (exit node)
                               203.0.113.254 ---- 203.0.113.10  (HTTP :8080)
@@ -27,18 +29,25 @@ import pytest
 from pmtest import Netns, Suite, pid_alive, sh, wait_for
 from wgpeer import genkey
 
+# IPv4 on :8080; IPv6 (v6-only) on :8086.
 HTTPD = (
-    "import http.server as h\n"
+    "import http.server as h, socket, threading\n"
     "class H(h.BaseHTTPRequestHandler):\n"
     "  def do_GET(s):\n"
     "    b=s.client_address[0].encode(); s.send_response(200)\n"
     "    s.send_header('Content-Length',str(len(b))); s.end_headers(); s.wfile.write(b)\n"
     "  def log_message(s,*a): pass\n"
+    "class S6(h.HTTPServer):\n"
+    "  address_family=socket.AF_INET6\n"
+    "  def server_bind(s):\n"
+    "    s.socket.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,1)\n"
+    "    super().server_bind()\n"
+    "threading.Thread(target=S6(('::',8086),H).serve_forever,daemon=True).start()\n"
     "h.HTTPServer(('0.0.0.0',8080),H).serve_forever()\n")
 
 FETCH = (
     "import sys,urllib.request\n"
-    "print(urllib.request.urlopen('http://%s:8080/', timeout=%d).read().decode())\n")
+    "print(urllib.request.urlopen('http://%s/', timeout=%d).read().decode())\n")
 
 SYSCTLS = ("/proc/sys/net/ipv4/ip_forward",
            "/proc/sys/net/ipv6/conf/all/forwarding")
@@ -93,7 +102,21 @@ class Net:
         r.run("ip", "addr", "add", "203.0.113.254/24", "dev", "rh")
         self.e.run("ip", "addr", "add", "10.77.0.1/24", "dev", "sub0")
         self.s.run("ip", "addr", "add", "10.77.0.2/24", "dev", "eth0")
+        for ns, dev, a in ((self.c, "lan0", "2001:db8:1::1"),
+                           (r, "rc", "2001:db8:1::fe"),
+                           (self.e, "wan0", "2001:db8:2::1"),
+                           (r, "re", "2001:db8:2::fe"),
+                           (self.h, "eth0", "2001:db8:3::10"),
+                           (r, "rh", "2001:db8:3::fe")):
+            ns.run("ip", "addr", "add", a + "/64", "dev", dev, "nodad")
         r.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+        r.run("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+        self.c.run("ip", "-6", "route", "add", "default", "via",
+                   "2001:db8:1::fe")
+        self.e.run("ip", "-6", "route", "add", "default", "via",
+                   "2001:db8:2::fe")
+        self.h.run("ip", "-6", "route", "add", "default", "via",
+                   "2001:db8:3::fe")
         self.c.run("ip", "route", "add", "default", "via", "198.51.100.254")
         self.e.run("ip", "route", "add", "default", "via", "192.0.2.254")
         self.h.run("ip", "route", "add", "default", "via", "203.0.113.254")
@@ -103,7 +126,8 @@ class Net:
                  HTTPD], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         for ns, addr in ((self.h, "203.0.113.10"), (self.r, "198.51.100.254"),
                          (self.s, "10.77.0.2")):
-            wait_for(lambda: ":8080 " in ns.run("ss", "-ltnH").stdout,
+            wait_for(lambda: ":8080 " in ns.run("ss", "-ltnH").stdout and
+                     ":8086 " in ns.run("ss", "-ltnH").stdout,
                      what=f"HTTP endpoint {addr}")
         self.c_priv, self.c_pub = genkey()
         self.e_priv, self.e_pub = genkey()
@@ -137,7 +161,8 @@ class Net:
         return s.start()
 
     def fetch(self, ns, addr, timeout=5, check=True):
-        r = ns.run("/usr/bin/python3", "-c", FETCH % (addr, timeout),
+        where = f"[{addr}]:8086" if ":" in addr else f"{addr}:8080"
+        r = ns.run("/usr/bin/python3", "-c", FETCH % (where, timeout),
                    check=check)
         return r.stdout.strip() if r.returncode == 0 else None
 
@@ -195,6 +220,14 @@ def test_exit_node_carries_internet_traffic(net):
     assert "fd7a:115c:a1e0::/48" in nft
 
 
+def test_exit_node_carries_ipv6_too(net):
+    net.start_exit("--exit-node")
+    net.start_client()
+    assert net.fetch_eventually(net.c, "2001:db8:3::10") == "2001:db8:2::1"
+    assert net.c.run("ip", "-6", "route", "show", "table",
+                     "52").stdout.startswith("default dev pmc")
+
+
 def test_without_exit_node_the_host_sees_the_client(net):
     net.start_exit("--exit-node")
     net.start_client(allowed="100.64.0.2/32, fd7a:115c:a1e0::2/128")
@@ -249,6 +282,16 @@ def test_tailnet_source_from_outside_is_dropped(net):
     assert m and int(m.group(1)) >= 2, nft
     # The same host from its own address is answered.
     net.r.run("ping", "-c", "1", "-W", "2", "192.0.2.1")
+    net.r.run("ip", "addr", "add", "fd7a:115c:a1e0::9/128", "dev", "lo",
+              "nodad")
+    r = net.r.run("ping", "-6", "-c", "2", "-W", "1", "-I",
+                  "fd7a:115c:a1e0::9", "2001:db8:2::1", check=False)
+    assert r.returncode != 0
+    nft = net.e.run("nft", "list", "chain", "inet", "privmesh",
+                    "prerouting").stdout
+    m = re.search(r"ip6 saddr fd7a:115c:a1e0::/48 counter packets (\d+)", nft)
+    assert m and int(m.group(1)) >= 2, nft
+    net.r.run("ping", "-6", "-c", "1", "-W", "2", "2001:db8:2::1")
 
 
 LEAK_TABLE = """table inet pmleak {
