@@ -302,7 +302,7 @@ converge(struct privd *pd, char *err, size_t len)
 		(void)record(pd);
 		return r;
 	}
-	return record(pd);
+	return last_ops > 0 ? record(pd) : 0;
 }
 
 static void
@@ -390,6 +390,10 @@ netapply_recover(struct privd *pd)
 			    ns_priorities[i])) > 0)
 				n += r;
 	if ((r = nl_route_flush(&pd->nl, pd->opt.table)) > 0)
+		n += r;
+	/* An earlier run configured with another --table. */
+	if (ss.table != 0 && ss.table != pd->opt.table &&
+	    (r = nl_route_flush(&pd->nl, ss.table)) > 0)
 		n += r;
 	if ((r = pmnft_apply(&off)) < 0 && (r != -EIO || ss.nft))
 		log_warnx("removing nftables table %s: %s", PM_NFT_TABLE,

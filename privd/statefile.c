@@ -96,6 +96,11 @@ statefile_parse(const uint8_t *buf, size_t len, struct saved_state *out)
 	if ((st = pm__installed_state__unpack(NULL, len, buf)) == NULL)
 		return -EINVAL;
 	out->nft = st->nft_table;
+	/* Never one of the kernel's own tables. */
+	if (st->table != 0 && (st->table < 253 || st->table > 255))
+		out->table = st->table;
+	else if (st->table != 0)
+		r = -EINVAL;
 	for (size_t i = 0; i < st->n_sysctls && r == 0; i++) {
 		const Pm__SavedSysctl *s = st->sysctls[i];
 		int k;

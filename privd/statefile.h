@@ -14,6 +14,7 @@
 #include "netstate.h"
 
 struct saved_state {
+	unsigned	 table;		/* 0: none recorded */
 	bool		 nft;
 	bool		 sysctl[NS_NSYSCTL];
 	uint32_t	 original[NS_NSYSCTL];

@@ -141,6 +141,7 @@ test_statefile_round_trip(void **state)
 	st.saved[NS_SYSCTL_IP_FORWARD] = 1;
 	assert_int_equal(statefile_write(path, "pm0", 52, &st), 0);
 	assert_int_equal(statefile_read(path, &ss), 0);
+	assert_int_equal(ss.table, 52);
 	assert_true(ss.nft);
 	assert_true(ss.sysctl[NS_SYSCTL_IP_FORWARD]);
 	assert_int_equal(ss.original[NS_SYSCTL_IP_FORWARD], 1);
