@@ -23,6 +23,16 @@ ctrld_dispatch_privd(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	case PM__PRIVD_TO_CTRLD__MSG_STATUS_REPLY:
 		status_privd_reply(cd, env->status_reply);
 		return 0;
+	case PM__PRIVD_TO_CTRLD__MSG_NET_STATE_REPLY:
+		/* Nothing sends NetState yet; the answer is logged. */
+		if (env->net_state_reply->ok)
+			log_info("privd applied net state %llu", (unsigned long long)
+			    env->net_state_reply->id);
+		else
+			log_warnx("privd refused net state %llu: %s",
+			    (unsigned long long)env->net_state_reply->id,
+			    env->net_state_reply->error);
+		return 0;
 	default:
 		fatalx("%s: kind %u passed the allow-list but has no handler",
 		    __func__, m->kind);

@@ -404,3 +404,10 @@ ipc_chan_stats(const struct ipc_chan *c, Pm__ChannelStats *out)
 	out->invalid = c->st.drops[IPC_DROP_INVALID];
 	out->cutoffs = c->st.cutoffs;
 }
+
+void
+ipc_chan_count_invalid(struct ipc_chan *c)
+{
+	c->st.dropped++;
+	c->st.drops[IPC_DROP_INVALID]++;
+}

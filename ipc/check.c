@@ -4,6 +4,7 @@
  * after unpacking, before dispatch.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "check.h"
@@ -12,6 +13,7 @@
 #include "privd_to_netd.pb-c.h"
 #include "netd_to_ctrld.pb-c.h"
 #include "netd_to_privd.pb-c.h"
+#include "netstate.pb-c.h"
 
 #define USER_MAX	32	/* useradd's limit */
 #define IFNAME_MAX	15	/* IFNAMSIZ - 1 */
@@ -195,4 +197,34 @@ check_wg_status_reply(const struct ipc_policy *pol, const ProtobufCMessage *m)
 			return -EINVAL;
 	}
 	return 0;
+}
+
+/* Shapes only: counts are bounded by the datagram, and privd checks every
+ * value itself so that a refusal gets an answer, not a silent drop. */
+int
+check_net_state(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__NetState *n = (const Pm__NetState *)m;
+
+	(void)pol;
+	if (!str_ok(n->interface, 0, 64) || !str_ok(n->nft_table, 0, 64) ||
+	    !strs_ok(n->addresses, n->n_addresses, SIZE_MAX, PREFIX_MAX) ||
+	    !strs_ok(n->exclude, n->n_exclude, SIZE_MAX, PREFIX_MAX) ||
+	    !strs_ok(n->advertise_routes, n->n_advertise_routes, SIZE_MAX,
+	    PREFIX_MAX))
+		return -EINVAL;
+	for (size_t i = 0; i < n->n_routes; i++)
+		if (!str_ok(n->routes[i]->prefix, 1, PREFIX_MAX))
+			return -EINVAL;
+	return 0;
+}
+
+int
+check_net_state_reply(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__NetStateReply *r = (const Pm__NetStateReply *)m;
+
+	(void)pol;
+	return str_ok(r->error, 0, 256) && (r->ok || (r->error != NULL && r->error[0] != '\0')) ?
+	    0 : -EINVAL;
 }

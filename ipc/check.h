@@ -22,4 +22,8 @@ int	check_wg_config_error(const struct ipc_policy *,
 int	check_wg_status_reply(const struct ipc_policy *,
 	    const ProtobufCMessage *);
 
+int	check_net_state(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_net_state_reply(const struct ipc_policy *,
+	    const ProtobufCMessage *);
+
 #endif

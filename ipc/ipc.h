@@ -166,6 +166,11 @@ void	ipc_chan_close(struct ipc_chan *c);
  */
 int	ipc_send(struct ipc_chan *c, const ProtobufCMessage *env, int fd);
 
+/* Counts a dispatched message that its receiver refused on closer
+ * inspection as invalid, like a failed per-message check (no cut-off: the
+ * receiver answers it). */
+void	ipc_chan_count_invalid(struct ipc_chan *c);
+
 /* Fills a ChannelStats for status replies. */
 void	ipc_chan_stats(const struct ipc_chan *c, Pm__ChannelStats *out);
 

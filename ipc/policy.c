@@ -52,6 +52,8 @@ static const struct ipc_kind privd_ctrld[] = {
 	{ PM__PRIVD_TO_CTRLD__MSG_API_LISTENER, IPC_F_FD | IPC_F_ONCE, 0,
 	    check_api_listener },
 	{ PM__PRIVD_TO_CTRLD__MSG_STATUS_REPLY, 0, 0, check_status_reply },
+	{ PM__PRIVD_TO_CTRLD__MSG_NET_STATE_REPLY, 0, 0,
+	    check_net_state_reply },
 };
 static const struct ipc_kind privd_dnsd[] = {
 	{ PM__PRIVD_TO_DNSD__MSG_PEER_CHANNEL, IPC_F_FD, 0, check_peer_channel },
@@ -70,6 +72,8 @@ static const struct ipc_kind ctrld_privd[] = {
 	{ PM__CTRLD_TO_PRIVD__MSG_READY, IPC_F_ONCE, START, check_ready },
 	{ PM__CTRLD_TO_PRIVD__MSG_PEER_MISBEHAVED, 0, RUN, check_peer_misbehaved },
 	{ PM__CTRLD_TO_PRIVD__MSG_STATUS_REQUEST, 0, RUN, NULL },
+	/* Only string shapes here; privd checks the meaning and answers. */
+	{ PM__CTRLD_TO_PRIVD__MSG_NET_STATE, 0, RUN, check_net_state },
 };
 static const struct ipc_kind dnsd_privd[] = {
 	{ PM__DNSD_TO_PRIVD__MSG_READY, IPC_F_ONCE, START, check_ready },
@@ -108,7 +112,8 @@ static const struct ipc_policy policies[] = {
 	    privd_ctrld),
 	POLICY(PRIVD, DNSD, pm__privd_to_dnsd__descriptor, SMALL_MAX, privd_dnsd),
 	POLICY(NETD, PRIVD, pm__netd_to_privd__descriptor, LARGE_MAX, netd_privd),
-	POLICY(CTRLD, PRIVD, pm__ctrld_to_privd__descriptor, SMALL_MAX,
+	/* NetState lists every route of the tailnet. */
+	POLICY(CTRLD, PRIVD, pm__ctrld_to_privd__descriptor, LARGE_MAX,
 	    ctrld_privd),
 	POLICY(DNSD, PRIVD, pm__dnsd_to_privd__descriptor, SMALL_MAX, dnsd_privd),
 	POLICY(CTRLD, NETD, pm__ctrld_to_netd__descriptor, SMALL_MAX, ctrld_netd),

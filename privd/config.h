@@ -6,7 +6,10 @@
 /*
  * privd's config file: one "key value" per line, '#' starts a comment.
  * Keys mirror the long options (state-dir, socket, tun, mtu, netd-user,
- * ctrld-user, dnsd-user, operator-group, libexec-dir).  The callback gets
+ * ctrld-user, dnsd-user, operator-group, libexec-dir, wg-config, table,
+ * exclude, advertise-routes; flags take yes/no: debug, allow-lan,
+ * exit-node).  exclude and advertise-routes take comma-separated
+ * prefixes and may repeat.  The callback gets
  * each pair; parse errors name the line.  Returns 0 or -EINVAL with `err`
  * holding "line N: ...".
  */

@@ -1,5 +1,6 @@
 /* ctrld -> privd: the one dispatch function for this channel. */
 #include "log.h"
+#include "netreq.h"
 #include "privd.h"
 #include "ctrld_to_privd.pb-c.h"
 
@@ -21,6 +22,9 @@ privd_dispatch_ctrld(struct ipc_chan *c, struct ipc_msg *m, void *arg)
 		return 0;
 	case PM__CTRLD_TO_PRIVD__MSG_STATUS_REQUEST:
 		return handle_status_request(k, env->status_request);
+	case PM__CTRLD_TO_PRIVD__MSG_NET_STATE:
+		privd_handle_net_state(k, env->net_state);
+		return 0;
 	default:
 		fatalx("%s: kind %u passed the allow-list but has no handler",
 		    __func__, m->kind);

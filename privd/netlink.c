@@ -124,8 +124,11 @@ nl_route(struct nl *nl, bool add, unsigned table, const struct prefix *dst,
 	rtm->rtm_family = dst->family;
 	rtm->rtm_dst_len = dst->len;
 	rtm->rtm_table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
-	rtm->rtm_protocol = RTPROT_STATIC;
-	rtm->rtm_scope = type == RTN_UNICAST ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+	/* A delete matches any protocol and scope, so a flush gets every
+	 * route in the table whatever it looks like. */
+	rtm->rtm_protocol = add ? RTPROT_STATIC : RTPROT_UNSPEC;
+	rtm->rtm_scope = !add ? RT_SCOPE_NOWHERE : type == RTN_UNICAST ?
+	    RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
 	rtm->rtm_type = type;
 	mnl_attr_put_u32(nlh, RTA_TABLE, table);
 	if (dst->len > 0)
@@ -149,6 +152,11 @@ nl_rule(struct nl *nl, bool add, const struct rule *ru)
 	if (ru->invert)
 		frh->flags |= FIB_RULE_INVERT;
 	mnl_attr_put_u32(nlh, FRA_PRIORITY, ru->priority);
+	if (ru->has_dst) {
+		frh->dst_len = ru->dst.len;
+		mnl_attr_put(nlh, FRA_DST, addr_len(ru->dst.family),
+		    ru->dst.addr);
+	}
 	if (ru->table != 0)
 		mnl_attr_put_u32(nlh, FRA_TABLE, ru->table);
 	if (ru->fwmask != 0) {
@@ -216,4 +224,118 @@ prefix_fmt(const struct prefix *p, char *buf, unsigned len)
 		snprintf(a, sizeof(a), "?");
 	snprintf(buf, len, "%s/%u", a, p->len);
 	return buf;
+}
+
+int
+nl_rule_flush(struct nl *nl, uint8_t family, uint32_t priority)
+{
+	/* No action, table or selector: the kernel matches on priority. */
+	struct rule ru = { .family = family, .priority = priority,
+	    .suppress_prefixlen = -1 };
+	int n = 0, r;
+
+	while ((r = nl_rule(nl, false, &ru)) == 0)
+		if (++n > 100000)
+			return -ELOOP;
+	return r == -ENOENT ? n : r;
+}
+
+/* Routes found by a dump, deleted after it (not during: the dump would
+ * skip entries). */
+struct route_list {
+	unsigned	 table;
+	size_t		 n;
+	struct {
+		struct prefix	dst;
+		uint8_t		type;
+	}		 r[256];
+};
+
+static int
+route_attr_cb(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+	int type = mnl_attr_get_type(a);
+
+	if (mnl_attr_type_valid(a, RTA_MAX) > 0)
+		tb[type] = a;
+	return MNL_CB_OK;
+}
+
+static int
+route_dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct route_list *rl = data;
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[RTA_MAX + 1] = { NULL };
+	unsigned table = rtm->rtm_table;
+	size_t alen;
+
+	mnl_attr_parse(nlh, sizeof(*rtm), route_attr_cb, tb);
+	if (tb[RTA_TABLE] != NULL)
+		table = mnl_attr_get_u32(tb[RTA_TABLE]);
+	if (table != rl->table || rl->n == sizeof(rl->r) / sizeof(rl->r[0]) ||
+	    (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6))
+		return MNL_CB_OK;
+	alen = addr_len(rtm->rtm_family);
+	memset(&rl->r[rl->n], 0, sizeof(rl->r[rl->n]));
+	rl->r[rl->n].dst.family = rtm->rtm_family;
+	rl->r[rl->n].dst.len = rtm->rtm_dst_len;
+	rl->r[rl->n].type = rtm->rtm_type;
+	if (tb[RTA_DST] != NULL && mnl_attr_get_payload_len(tb[RTA_DST]) == alen)
+		memcpy(rl->r[rl->n].dst.addr, mnl_attr_get_payload(tb[RTA_DST]),
+		    alen);
+	rl->n++;
+	return MNL_CB_OK;
+}
+
+static int
+route_dump(struct nl *nl, struct route_list *rl)
+{
+	static char buf[32768];	/* the kernel's largest dump skb */
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct rtmsg *rtm;
+	ssize_t n;
+	int r;
+
+	nlh->nlmsg_type = RTM_GETROUTE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = ++nl->seq;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = AF_UNSPEC;
+	if (mnl_socket_sendto(nl->sock, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	while ((n = mnl_socket_recvfrom(nl->sock, buf, sizeof(buf))) > 0) {
+		r = mnl_cb_run(buf, (size_t)n, nl->seq, nl->portid,
+		    route_dump_cb, rl);
+		if (r <= MNL_CB_STOP)
+			return r < 0 ? -errno : 0;
+	}
+	return n < 0 ? -errno : -EIO;
+}
+
+int
+nl_route_flush(struct nl *nl, unsigned table)
+{
+	static struct route_list rl;
+	int total = 0, r, passes = 0;
+
+	do {
+		/* Each pass takes up to 256; a route that will not go must
+		 * not keep us here. */
+		if (++passes > 1024)
+			return -ELOOP;
+		rl.table = table;
+		rl.n = 0;
+		if ((r = route_dump(nl, &rl)) < 0)
+			return r;
+		for (size_t i = 0; i < rl.n; i++) {
+			r = nl_route(nl, false, table, &rl.r[i].dst, 0,
+			    rl.r[i].type);
+			if (r < 0 && r != -ESRCH && r != -ENOENT)
+				return r;
+			total++;
+		}
+	} while (rl.n == sizeof(rl.r) / sizeof(rl.r[0]));
+	return total;
 }

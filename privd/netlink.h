@@ -33,6 +33,8 @@ struct rule {
 	bool		invert;		/* "not fwmark" */
 	int		suppress_prefixlen;	/* -1: none */
 	uint8_t		type;		/* FR_ACT_TO_TBL or FR_ACT_UNREACHABLE */
+	bool		has_dst;	/* "to dst" */
+	struct prefix	dst;
 };
 
 int	nl_open(struct nl *);
@@ -45,6 +47,12 @@ int	nl_addr(struct nl *, bool add, unsigned ifindex, const struct prefix *);
 int	nl_route(struct nl *, bool add, unsigned table, const struct prefix *dst,
 	    unsigned ifindex, uint8_t type);
 int	nl_rule(struct nl *, bool add, const struct rule *);
+/* Deletes every rule of `family` at `priority`, whatever it selects.
+ * Returns how many went, or -errno. */
+int	nl_rule_flush(struct nl *, uint8_t family, uint32_t priority);
+/* Deletes every route in `table` (both families).  Returns how many went,
+ * or -errno. */
+int	nl_route_flush(struct nl *, unsigned table);
 
 /* Parses "a.b.c.d/n" or "x::y/n" (default full length); host bits must be
  * zero when `strict`.  Returns 0 or -EINVAL. */

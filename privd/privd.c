@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "netapply.h"
+#include "nft.h"
 #include "log.h"
 #include "pm_config.h"
 #include "privd.h"
@@ -37,13 +39,31 @@ usage(void)
 	    "[--dnsd-user U]\n"
 	    "             [--operator-group G] [--libexec-dir DIR] [--debug]\n"
 	    "             [--wg-config FILE]   (plain WireGuard, wg-quick "
-	    "format)\n");
+	    "format)\n"
+	    "             [--table N] [--allow-lan] [--exclude CIDR[,CIDR...]]\n"
+	    "             [--exit-node] [--advertise-routes CIDR[,CIDR...]]\n"
+	    "\n"
+	    "  --table N            routing table for tailnet routes (52)\n"
+	    "  --allow-lan          local subnets stay direct while a default "
+	    "route\n"
+	    "                       goes through the tunnel\n"
+	    "  --exclude CIDRS      never through the tunnel (rule 5260, lookup "
+	    "main);\n"
+	    "                       repeatable\n"
+	    "  --exit-node          serve as an exit node: forwarding sysctls, "
+	    "nftables\n"
+	    "                       table inet privmesh (masquerade, "
+	    "anti-spoofing)\n"
+	    "  --advertise-routes CIDRS  serve as a subnet router (same "
+	    "forwarding set-up)\n"
+	    "In --config FILE, keys are the long options without \"--\"; flags "
+	    "take yes/no.\n");
 	exit(2);
 }
 
 enum { O_STATE = 256, O_SOCKET, O_TUN, O_CONFIG, O_MTU, O_NETD_USER,
 	O_CTRLD_USER, O_DNSD_USER, O_OPGROUP, O_LIBEXEC, O_WG_CONFIG, O_DEBUG,
-	O_HELP };
+	O_HELP, O_TABLE, O_ALLOW_LAN, O_EXCLUDE, O_EXIT_NODE, O_ADVERTISE };
 
 static const struct option longopts[] = {
 	{ "state-dir", required_argument, NULL, O_STATE },
@@ -59,10 +79,86 @@ static const struct option longopts[] = {
 	{ "wg-config", required_argument, NULL, O_WG_CONFIG },
 	{ "debug", no_argument, NULL, O_DEBUG },
 	{ "help", no_argument, NULL, O_HELP },
+	{ "table", required_argument, NULL, O_TABLE },
+	{ "allow-lan", no_argument, NULL, O_ALLOW_LAN },
+	{ "exclude", required_argument, NULL, O_EXCLUDE },
+	{ "exit-node", no_argument, NULL, O_EXIT_NODE },
+	{ "advertise-routes", required_argument, NULL, O_ADVERTISE },
 	{ NULL, 0, NULL, 0 },
 };
 
-/* Applies one setting by option id; shared by the CLI and the config file. */
+static const struct option *
+option_by_id(int id)
+{
+	for (const struct option *lo = longopts; lo->name != NULL; lo++)
+		if (lo->val == id)
+			return lo;
+	return NULL;
+}
+
+/* The TUN name also lands in nftables text: a strict character set. */
+static bool
+ifname_ok(const char *v)
+{
+	size_t n = strlen(v);
+
+	return n > 0 && n <= 15 && strspn(v, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_=+.-") == n &&
+	    strcmp(v, ".") != 0 && strcmp(v, "..") != 0;
+}
+
+static int
+parse_bool(const char *v, bool *out)
+{
+	if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
+	    strcmp(v, "1") == 0)
+		*out = true;
+	else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 ||
+	    strcmp(v, "0") == 0)
+		*out = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* "a/n,b/m": exact prefixes, appended to `out`. */
+static int
+parse_prefixes(const char *v, struct prefix *out, size_t *n, size_t max)
+{
+	char item[64];
+
+	while (*v != '\0') {
+		size_t len = strcspn(v, ", ");
+		if (len >= sizeof(item) || *n == max)
+			return -EINVAL;
+		memcpy(item, v, len);
+		item[len] = '\0';
+		if (len > 0 && prefix_parse(item, true, &out[(*n)++]) < 0)
+			return -EINVAL;
+		v += len;
+		v += strspn(v, ", ");
+	}
+	return 0;
+}
+
+static int
+parse_table(const char *v, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	/* 0 unspec, 253 default, 254 main, 255 local are the kernel's. */
+	if (errno || *end || end == v || n == 0 || n > UINT32_MAX ||
+	    (n >= 253 && n <= 255))
+		return -EINVAL;
+	*out = (unsigned)n;
+	return 0;
+}
+
+/* Applies one setting by option id; shared by the CLI and the config file
+ * (flags get "yes" from the CLI). */
 static int
 set_option(struct privd_opts *o, int id, const char *v)
 {
@@ -73,7 +169,7 @@ set_option(struct privd_opts *o, int id, const char *v)
 	case O_STATE: o->state_dir = v; break;
 	case O_SOCKET: o->socket_path = v; break;
 	case O_TUN:
-		if (strlen(v) == 0 || strlen(v) > 15 || strchr(v, '/'))
+		if (!ifname_ok(v))
 			return -EINVAL;
 		o->tun_name = v;
 		break;
@@ -90,7 +186,16 @@ set_option(struct privd_opts *o, int id, const char *v)
 	case O_OPGROUP: o->operator_group = v; break;
 	case O_LIBEXEC: o->libexec_dir = v; break;
 	case O_WG_CONFIG: o->wg_config = v; break;
-	case O_DEBUG: o->debug = true; break;
+	case O_DEBUG: return parse_bool(v, &o->debug);
+	case O_TABLE: return parse_table(v, &o->table);
+	case O_ALLOW_LAN: return parse_bool(v, &o->allow_lan);
+	case O_EXIT_NODE: return parse_bool(v, &o->exit_node);
+	case O_EXCLUDE:
+		return parse_prefixes(v, o->exclude, &o->nexclude,
+		    NS_MAX_EXCLUDE);
+	case O_ADVERTISE:
+		return parse_prefixes(v, o->advertise, &o->nadvertise,
+		    NS_MAX_ADVERTISE);
 	default: return -ENOENT;
 	}
 	return 0;
@@ -103,7 +208,7 @@ config_key(const char *key, const char *value, void *arg)
 
 	for (const struct option *lo = longopts; lo->name != NULL; lo++) {
 		if (strcmp(lo->name, key) != 0 || lo->val == O_CONFIG ||
-		    lo->has_arg != required_argument)
+		    lo->val == O_HELP)
 			continue;
 		if ((copy = strdup(value)) == NULL)
 			return -ENOMEM;
@@ -151,9 +256,9 @@ parse_args(struct privd_opts *o, int argc, char **argv)
 			continue;
 		if (ch == O_HELP || ch == '?')
 			usage();
-		if (set_option(o, ch, optarg) < 0)
-			fatalx("bad value for --%s: '%s'", longopts[ch - 256].name,
-			    optarg);
+		if (set_option(o, ch, optarg != NULL ? optarg : "yes") < 0)
+			fatalx("bad value for --%s: '%s'", option_by_id(ch)->name,
+			    optarg != NULL ? optarg : "yes");
 	}
 	if (optind != argc)
 		usage();
@@ -286,8 +391,14 @@ open_resources(struct privd *pd)
 		errno = -fd;
 		fatal("netlink");
 	}
-	/* Rules at our priorities can only be ours, left by a crash. */
-	wgmode_flush_rules(pd);
+	if ((fd = pmnft_init()) < 0)
+		log_warnx("libnftables: %s; exit node and subnet router roles "
+		    "will fail", strerror(-fd));
+	snprintf(pd->statefile, sizeof(pd->statefile), "%s/privd.netstate",
+	    pd->opt.state_dir);
+	/* What a crashed run left: its table, rule priorities, nft table,
+	 * and the sysctls it changed. */
+	netapply_recover(pd);
 	if (pd->opt.wg_config != NULL)
 		wgmode_open(pd);
 
@@ -318,6 +429,7 @@ main(int argc, char **argv)
 		.socket_path = PM_DEFAULT_SOCKET,
 		.tun_name = "privmesh0",
 		.tun_mtu = 1280,
+		.table = PM_TABLE,
 		.users = { "_pm-net", "_pm-ctrl", "_pm-dns" },
 		.operator_group = "privmesh",
 	};
@@ -355,7 +467,9 @@ main(int argc, char **argv)
 	log_info("privmesh %s running: tun %s, socket %s, state %s", PM_VERSION,
 	    pd.opt.tun_name, pd.opt.socket_path, pd.opt.state_dir);
 	uv_run(pd.loop, UV_RUN_DEFAULT);
-	wgmode_flush_rules(&pd);
+	if (netapply_clear(&pd) < 0)
+		pd.exit_code = 1;
+	pmnft_free();
 	unlink(pd.opt.socket_path);
 	log_info("stopped");
 	return pd.exit_code;

@@ -14,6 +14,7 @@
 #include "fds.h"
 #include "ipc.h"
 #include "netlink.h"
+#include "netstate.h"
 #include "privd_to_ctrld.pb-c.h"
 
 #define PRIVD_NCHILD		3
@@ -56,6 +57,12 @@ struct privd_opts {
 	const char	*users[PRIVD_NCHILD];	/* netd, ctrld, dnsd order */
 	const char	*operator_group;
 	unsigned	 tun_mtu;
+	unsigned	 table;		/* privmesh's routing table */
+	bool		 allow_lan;	/* LAN stays direct under an exit node */
+	bool		 exit_node;	/* serve as an exit node */
+	size_t		 nexclude, nadvertise;
+	struct prefix	 exclude[NS_MAX_EXCLUDE];	/* kept out of the tunnel */
+	struct prefix	 advertise[NS_MAX_ADVERTISE];	/* subnet router */
 	bool		 debug;
 };
 
@@ -75,7 +82,8 @@ struct privd {
 	int		 exit_code;
 	struct nl	 nl;
 	int		 wg_fd;			/* the wg-quick file, for netd */
-	bool		 wg_applied;
+	char		 statefile[4200];	/* what outlives a crash */
+	uint64_t	 netstate_refused;	/* ctrld requests refused */
 	int		 udp_fd;		/* marked WireGuard socket */
 	unsigned	 udp_port;
 	char		 ifname[16];

@@ -1,7 +1,5 @@
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fib_rules.h>
-#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,14 +8,12 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "netapply.h"
 #include "netlink.h"
 #include "privd.h"
 #include "wgmode.h"
 #include "netd_to_privd.pb-c.h"
 #include "privd_to_netd.pb-c.h"
-
-#define MAX_ADDRESSES	64
-#define MAX_ROUTES	4096
 
 int
 wgmode_ifname(const char *path, char *out, unsigned len)
@@ -131,123 +127,46 @@ parse_all(char **in, size_t n, size_t max, bool strict, struct prefix *out)
 	return 0;
 }
 
-static struct rule
-make_rule(uint8_t family, uint32_t prio)
-{
-	struct rule r = { .family = family, .priority = prio,
-	    .type = FR_ACT_TO_TBL, .suppress_prefixlen = -1 };
-
-	switch (prio) {
-	case PM_PRIO_BYPASS:
-		r.table = RT_TABLE_MAIN;
-		r.fwmark = PM_FWMARK;
-		r.fwmask = PM_FWMASK;
-		break;
-	case PM_PRIO_SUPPRESS:
-		r.table = RT_TABLE_MAIN;
-		r.suppress_prefixlen = 0;
-		break;
-	default:
-		r.table = PM_TABLE;
-	}
-	return r;
-}
-
-static const uint32_t prios[] = { PM_PRIO_BYPASS, PM_PRIO_SUPPRESS,
-    PM_PRIO_TABLE };
-
-/* Deletes every rule at our priorities, whoever left it. */
-void
-wgmode_flush_rules(struct privd *pd)
-{
-	static const uint8_t fams[] = { AF_INET, AF_INET6 };
-
-	for (size_t f = 0; f < 2; f++)
-		for (size_t i = 0; i < 3; i++) {
-			struct rule r = make_rule(fams[f], prios[i]);
-			while (nl_rule(&pd->nl, false, &r) == 0)
-				;
-		}
-}
-
 static int
-add_default_rules(struct privd *pd, uint8_t family)
+to_intent(const Pm__WgInterface *wi, struct intent *in)
 {
-	int r;
-
-	for (size_t i = 0; i < 3; i++) {
-		struct rule ru = make_rule(family, prios[i]);
-		if ((r = nl_rule(&pd->nl, true, &ru)) < 0 && r != -EEXIST)
-			return r;
-	}
-	return 0;
-}
-
-static int
-add_route(struct privd *pd, const struct prefix *p, bool *rules4, bool *rules6)
-{
-	int r;
-
-	if (p->len == 0) {
-		bool *done = p->family == AF_INET ? rules4 : rules6;
-		if (!*done && (r = add_default_rules(pd, p->family)) < 0)
-			return r;
-		*done = true;
-	}
-	r = nl_route(&pd->nl, true, p->len == 0 ? PM_TABLE : RT_TABLE_MAIN, p,
-	    pd->tun_ifindex, RTN_UNICAST);
-	return r == -EEXIST ? 0 : r;
-}
-
-static int
-apply(struct privd *pd, const struct prefix *addrs, size_t naddrs,
-    const struct prefix *routes, size_t nroutes, unsigned mtu)
-{
-	bool rules4 = false, rules6 = false;
-	char buf[64];
-	int r;
-
-	if ((r = nl_link_set(&pd->nl, pd->tun_ifindex, true, mtu)) < 0) {
-		log_warnx("link up: %s", strerror(-r));
-		return r;
-	}
-	for (size_t i = 0; i < naddrs; i++) {
-		r = nl_addr(&pd->nl, true, pd->tun_ifindex, &addrs[i]);
-		if (r < 0 && r != -EEXIST) {
-			log_warnx("address %s: %s", prefix_fmt(&addrs[i], buf,
-			    sizeof(buf)), strerror(-r));
-			return r;
-		}
-	}
-	for (size_t i = 0; i < nroutes; i++)
-		if ((r = add_route(pd, &routes[i], &rules4, &rules6)) < 0) {
-			log_warnx("route %s: %s", prefix_fmt(&routes[i], buf,
-			    sizeof(buf)), strerror(-r));
-			return r;
-		}
-	return 0;
-}
-
-static int
-apply_interface(struct privd *pd, const Pm__WgInterface *wi)
-{
-	static struct prefix addrs[MAX_ADDRESSES], routes[MAX_ROUTES];
-	int r;
-
-	if (parse_all(wi->addresses, wi->n_addresses, MAX_ADDRESSES, false,
-	    addrs) < 0 || parse_all(wi->routes, wi->n_routes, MAX_ROUTES, true,
-	    routes) < 0 || (wi->mtu != 0 && (wi->mtu < 1280 || wi->mtu > 65535)))
+	memset(in, 0, sizeof(*in));
+	if (parse_all(wi->addresses, wi->n_addresses, NS_MAX_ADDRS, false,
+	    in->addrs) < 0 || parse_all(wi->routes, wi->n_routes, NS_MAX_ROUTES,
+	    true, in->routes) < 0 || (wi->mtu != 0 && (wi->mtu < 1280 ||
+	    wi->mtu > 65535)))
 		return -EINVAL;
-	if ((r = apply(pd, addrs, wi->n_addresses, routes, wi->n_routes,
-	    wi->mtu)) < 0)
+	in->naddrs = wi->n_addresses;
+	in->nroutes = wi->n_routes;
+	in->mtu = wi->mtu;
+	return 0;
+}
+
+/*
+ * The first WgInterface sets the interface up and opens the UDP socket; a
+ * restarted netd parses the same file again and sends the same interface,
+ * which then changes nothing (the TUN, routes and rules stayed in place
+ * all along: fail closed), and gets the socket privd kept.
+ */
+static int
+apply_interface(struct privd *pd, const Pm__WgInterface *wi,
+    const struct intent *in)
+{
+	char err[256];
+	int r;
+
+	if ((r = netapply_intent(pd, in, err, sizeof(err))) < 0) {
+		log_warnx("%s", err);
 		return r;
+	}
+	if (pd->udp_fd >= 0)
+		return 0;
 	if ((pd->udp_fd = open_udp(wi->listen_port, &pd->udp_port)) < 0) {
 		r = pd->udp_fd;
 		log_warnx("UDP port %u: %s", wi->listen_port, strerror(-r));
 		return r;
 	}
-	log_info("%s: %zu address(es), %zu route(s), listening on UDP %u",
-	    pd->opt.tun_name, wi->n_addresses, wi->n_routes, pd->udp_port);
+	log_info("%s: listening on UDP %u", pd->opt.tun_name, pd->udp_port);
 	/* Said plainly rather than dropped silently: resolv.conf management
 	 * comes with dnsd's OS integration. */
 	if (wi->n_dns > 0)
@@ -256,22 +175,41 @@ apply_interface(struct privd *pd, const Pm__WgInterface *wi)
 	return 0;
 }
 
+/* netd's parser masks and bounds everything it sends: anything else here
+ * comes from a netd that is not doing its job.  Refused and counted; the
+ * installed state stays as it is (fail closed), and netd gets no socket. */
+static bool
+refused(struct child *k, const Pm__WgInterface *wi, struct intent *in)
+{
+	const char *why = NULL;
+
+	if (k->pd->opt.wg_config == NULL)
+		why = "not in plain-WireGuard mode";
+	else if (to_intent(wi, in) < 0)
+		why = "malformed address, route or MTU";
+	if (why == NULL)
+		return false;
+	k->pd->netstate_refused++;
+	ipc_chan_count_invalid(&k->chan);
+	log_warnx("netd: WgInterface refused (%llu refused so far): %s",
+	    (unsigned long long)k->pd->netstate_refused, why);
+	return true;
+}
+
 void
 wgmode_apply(struct child *k, const Pm__WgInterface *wi)
 {
+	static struct intent in;
 	struct privd *pd = k->pd;
 
-	/* A restarted netd parses the same file again; the interface is
-	 * already in place and the socket is kept, so it only needs that. */
-	if (!pd->wg_applied) {
-		if (apply_interface(pd, wi) < 0) {
-			log_warnx("wg-config %s: cannot apply the interface; "
-			    "stopping", pd->opt.wg_config);
-			pd->exit_code = 1;
-			privd_stop(pd);
-			return;
-		}
-		pd->wg_applied = true;
+	if (refused(k, wi, &in))
+		return;
+	if (apply_interface(pd, wi, &in) < 0) {
+		log_warnx("wg-config %s: cannot apply the interface; stopping",
+		    pd->opt.wg_config);
+		pd->exit_code = 1;
+		privd_stop(pd);
+		return;
 	}
 	send_udp_socket(k);
 }

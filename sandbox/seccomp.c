@@ -19,6 +19,7 @@
  * gets the same filter, or the load fails, instead of running unfiltered.
  */
 #include <errno.h>
+#include <linux/netlink.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
@@ -234,6 +235,8 @@ static const struct sc_rule privd_files[] = {
 	ALLOW(readlink), ALLOW(readlinkat), ALLOW(access), ALLOW(faccessat),
 	ALLOW(faccessat2), ALLOW(stat), ALLOW(lstat), ALLOW(newfstatat),
 	ALLOW(statx), ALLOW(fstatfs), ALLOW(statfs), ALLOW(getdents64),
+	/* The state file (privd.netstate), replaced atomically. */
+	ALLOW(fsync), ALLOW(rename), ALLOW(renameat), ALLOW(renameat2),
 };
 
 /* fork + exec of the children: no namespace flags on clone (glibc's
@@ -270,6 +273,15 @@ static const struct sc_rule privd_net[] = {
 	ALLOW_IF(setsockopt, EQ(1, SOL_SOCKET), EQ(2, SO_RCVBUFFORCE)),
 	ALLOW_IF(setsockopt, EQ(1, SOL_SOCKET), EQ(2, SO_SNDBUFFORCE)),
 	ALLOW(bind), ALLOW(getsockname),
+	/* libnftables, for privd's own table: a netfilter netlink socket
+	 * per command batch, its buffer sizes, extended acks, a zero-timeout
+	 * pselect to drain it, and an isatty() probe for colours. */
+	SOCKET_IF(AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER),
+	ALLOW_IF(getsockopt, EQ(1, SOL_SOCKET), EQ(2, SO_RCVBUF)),
+	ALLOW_IF(getsockopt, EQ(1, SOL_SOCKET), EQ(2, SO_SNDBUF)),
+	ALLOW_IF(setsockopt, EQ(1, SOL_NETLINK), EQ(2, NETLINK_EXT_ACK)),
+	ALLOW(pselect6), ALLOW(select),
+	DENY_IF(ioctl, ENOTTY, EQ(1, TCGETS)),
 };
 
 /* A child between exec and its own filter: libc start-up, then the

@@ -112,7 +112,8 @@ def test_full_tunnel_keeps_its_own_transport_out(pair):
     pair.start()
     rules = pair.a.run("ip", "rule").stdout
     assert "5210:\tfrom all fwmark 0x80000/0xff0000 lookup main" in rules
-    assert "5230:\tfrom all lookup main suppress_prefixlength 0" in rules
+    assert "5230:\tfrom all fwmark 0x80000/0xff0000 lookup default" in rules
+    assert "5250:\tfrom all fwmark 0x80000/0xff0000 unreachable" in rules
     assert "5270:\tfrom all lookup 52" in rules
     assert "default dev " + pair.ifa in pair.a.run(
         "ip", "route", "show", "table", "52").stdout
