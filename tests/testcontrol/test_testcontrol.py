@@ -685,3 +685,32 @@ def test_tls(tmp_path):
         assert t.url.startswith("https://")
     finally:
         t.cleanup()
+
+
+def test_malformed_client_input(tc):
+    pub = bytes.fromhex(tc.public_key()[5:])
+    # Not HTTP at all.
+    host, port = tc.addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(b"\x16\x03\x01garbage\r\n\r\n")
+        assert b"400" in s.recv(4096)
+    # Junk instead of Noise records after the handshake.
+    c = Client(tc.addr, pub).open()
+    c.sock.sendall(b"\x04\xff\xff" + b"\0" * 100)
+    # A valid record carrying junk instead of HTTP/2.
+    c = Client(tc.addr, pub)
+    c.connect()
+    c.read_handshake()
+    c.send_plain(b"this is not an HTTP/2 preface at all\r\n\r\n")
+    # A map request with a malformed body and an unknown node key.
+    c = Client(tc.addr, pub).open()
+    assert c.call("/machine/map", "junk")[0] == 500
+    assert c.call("/machine/map", map_req(node_key()))[0] == 404
+    assert c.call("/machine/map", map_req("nodekey:zz"))[0] == 500
+    time.sleep(0.3)
+    counters = tc.counters()
+    assert counters["noise_record_error"] == 1
+    assert counters["h2_protocol_error"] == 1
+    assert counters["bad_http"] == 1
+    # Still serving.
+    assert Joined(tc, "ok").next()["Node"]["Name"] == "ok.tailnet.test."
