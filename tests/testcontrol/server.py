@@ -3,6 +3,7 @@
 
 import asyncio
 import base64
+import ipaddress
 import json
 import logging
 import os
@@ -172,14 +173,17 @@ class Server:
 
     async def _client(self, reader, writer):
         try:
-            req = await http1.read_request(reader)
-            if req is None:
-                return
-            if req.path == "/ts2021" and req.method in ("GET", "POST"):
-                await self._ts2021(req, reader, writer)
-                return
-            writer.write(self._plain(req))
-            await writer.drain()
+            while True:     # HTTP/1.1 keep-alive until EOF or an upgrade
+                req = await http1.read_request(reader)
+                if req is None:
+                    return
+                if req.path == "/ts2021" and req.method in ("GET", "POST"):
+                    await self._ts2021(req, reader, writer)
+                    return
+                writer.write(self._plain(req))
+                await writer.drain()
+                if req.header("Connection").lower() == "close":
+                    return
         except http1.BadRequest as e:
             self.count("bad_http", str(e))
             writer.write(http1.text_error(400, "bad request"))
@@ -560,8 +564,9 @@ class Server:
         try:
             updated = self._apply_map_update(n, req)
         except (ValueError, TypeError) as e:
+            # Headscale fails these while decoding the JSON: a 500.
             self.count("bad_map", str(e))
-            await conn.respond(stream, 400, f"{e}\n".encode())
+            await conn.respond(stream, 500, b"internal server error\n")
             return
         compress = _ci_get(req, "Compress", "") == "zstd"
         if not _ci_get(req, "Stream", False):
@@ -590,9 +595,9 @@ class Server:
                 changed = True
         eps = _ci_get(req, "Endpoints")
         if eps is not None:
-            if not isinstance(eps, list) or not all(
-                    isinstance(e, str) for e in eps):
-                raise ValueError("Endpoints must be a list of strings")
+            if not isinstance(eps, list):
+                raise ValueError("Endpoints must be a list")
+            eps = [check_addrport(e) for e in eps]
             if eps != n["endpoints"]:
                 n["endpoints"] = eps
                 changed = True
@@ -605,6 +610,22 @@ class Server:
         if changed:
             self.state.save()
         return changed
+
+
+def check_addrport(s):
+    """netip.AddrPort text ("1.2.3.4:5", "[::1]:5"); raises ValueError."""
+    if not isinstance(s, str):
+        raise ValueError("endpoint must be a string")
+    host, sep, port = s.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"bad endpoint {s!r}")
+    if host.startswith("["):
+        if not host.endswith("]"):
+            raise ValueError(f"bad endpoint {s!r}")
+        ipaddress.IPv6Address(host[1:-1].split("%")[0])
+    else:
+        ipaddress.IPv4Address(host)
+    return s
 
 
 def frame(obj, compress, raw=None):

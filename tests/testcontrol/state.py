@@ -27,9 +27,11 @@ def now():
 def rfc3339(t):
     if t is None:
         return ZERO_TIME
-    dt = datetime.fromtimestamp(t, tz=timezone.utc)
-    if dt.microsecond:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    us = round(t * 1_000_000)
+    dt = datetime.fromtimestamp(us // 1_000_000, tz=timezone.utc)
+    if us % 1_000_000:     # Go's RFC3339Nano drops trailing zeros
+        frac = f"{us % 1_000_000:06d}".rstrip("0")
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + frac + "Z"
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -359,7 +359,8 @@ def tc():
 def http_get(addr, path):
     host, port = addr.rsplit(":", 1)
     s = socket.create_connection((host, int(port)), timeout=5)
-    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n"
+              "Connection: close\r\n\r\n".encode())
     data = b""
     while True:
         d = s.recv(65536)
@@ -380,6 +381,15 @@ def test_key_endpoint(tc):
     assert j["publicKey"] == tc.public_key()
     assert http_get(tc.addr, "/key")[0] == 400
     assert http_get(tc.addr, "/key?v=30") == (200, b"")
+    # Keep-alive: two requests on one connection.
+    host, port = tc.addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        for _ in range(2):
+            s.sendall(b"GET /key?v=145 HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            while not data.endswith(b"}\n"):
+                data += s.recv(4096)
+            assert data.startswith(b"HTTP/1.1 200 ")
 
 
 def test_noise_upgrade_and_early_payload(tc):
@@ -714,3 +724,58 @@ def test_malformed_client_input(tc):
     assert counters["bad_http"] == 1
     # Still serving.
     assert Joined(tc, "ok").next()["Node"]["Name"] == "ok.tailnet.test."
+
+
+def test_routes_exit_node_and_expiry(tc):
+    tc.set_policy({"acls": [{"action": "accept", "src": ["*"],
+                             "dst": ["*:*"]}],
+                   "autoApprovers": {"exitNode": ["alice@"]}})
+    r = Joined(tc, "router", hostinfo_extra={
+        "RoutableIPs": ["10.7.0.0/24", "0.0.0.0/0", "::/0"]})
+    m = r.next()
+    # Exit routes auto-approved (AllowedIPs, not PrimaryRoutes); the
+    # subnet route waits for an admin.
+    assert "0.0.0.0/0" in m["Node"]["AllowedIPs"]
+    assert "::/0" in m["Node"]["AllowedIPs"]
+    assert "10.7.0.0/24" not in m["Node"]["AllowedIPs"]
+    assert "PrimaryRoutes" not in m["Node"]
+    c = Joined(tc, "client")
+    c.apply(c.next())
+    rid = tc.node("router")["id"]
+    tc.approve_routes("router", ["10.7.0.0/24", "0.0.0.0/0", "::/0"])
+    c.wait(lambda m: "10.7.0.0/24" in c.peers[rid]["AllowedIPs"])
+    assert c.peers[rid]["PrimaryRoutes"] == ["10.7.0.0/24"]
+    # src "*" now carries the approved subnet route (Headscale).
+    f = tc.filter_for("client")["filter"]
+    assert "10.7.0.0/24" in f[0]["SrcIPs"]
+    assert "100.64.0.0/10" not in f[0]["SrcIPs"]      # ChromeOS hole
+    assert "fd7a:115c:a1e0::/48" in f[0]["SrcIPs"]
+    # An admin expiry reaches the peers as an Expired node.
+    tc.expire_node("router")
+    c.wait(lambda m: c.peers[rid].get("Expired") is True)
+    assert c.peers[rid]["MachineAuthorized"] is not True
+
+
+def test_in_netns(tmp_path):
+    import subprocess
+    ns = "tct-" + os.urandom(4).hex()
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"],
+                       check=True)
+        t = TestControl(addr="127.0.0.1:8080", ns=ns)
+        t.start()
+        try:
+            key = t.preauth_key(user="alice", reusable=True)
+            assert key.startswith("tskey-auth-")
+            out = subprocess.run(
+                ["ip", "netns", "exec", ns, sys.executable, "-c",
+                 "import socket;s=socket.create_connection(('127.0.0.1',8080))"
+                 ";s.sendall(b'GET /key?v=145 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')"
+                 ";print(s.recv(4096).decode())"],
+                capture_output=True, text=True, check=True).stdout
+            assert t.public_key() in out
+        finally:
+            t.cleanup()
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
