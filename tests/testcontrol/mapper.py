@@ -68,8 +68,6 @@ class Mapper:
             "Name": self.fqdn(n),
             "User": TAGGED_DEVICES_USER_ID if n["tags"] else n["user"],
             "Key": n["node_key"],
-            "Machine": n["machine"],
-            "DiscoKey": n["disco_key"],
             "Addresses": addrs,
             "AllowedIPs": _sort_prefixes(allowed),
             "Hostinfo": hi,
@@ -77,8 +75,14 @@ class Mapper:
             "Cap": capver,
             "CapMap": cap_map,
             "Online": is_online,
-            "MachineAuthorized": not expired,
         }
+        # tailcfg's omitzero/omitempty tags: zero values stay off the wire.
+        for field, val in (("Machine", n["machine"]),
+                           ("DiscoKey", n["disco_key"])):
+            if not val.endswith(":" + "0" * 64):
+                j[field] = val
+        if not expired:
+            j["MachineAuthorized"] = True
         if n["expiry"] is not None:
             j["KeyExpiry"] = rfc3339(n["expiry"])
         if n["endpoints"]:
@@ -105,7 +109,9 @@ class Mapper:
 
     def dns_config(self):
         c = self.cfg.dns
-        d = {"Proxied": bool(c.get("magic_dns", True))}
+        d = {}
+        if c.get("magic_dns", True):
+            d["Proxied"] = True
         res = [{"Addr": a} for a in c.get("nameservers", [])]
         if res:
             if c.get("override_local_dns", True):
@@ -183,7 +189,7 @@ class Mapper:
             "PacketFilters": {"base": nm["filter"]},
             "Peers": [nm["peers"][k] for k in sorted(nm["peers"])],
         })
-        return r
+        return omitempty(r)
 
     def diff(self, old, new):
         """The delta MapResponse taking a client from old to new, or None
@@ -235,7 +241,19 @@ class Mapper:
         if not r:
             return None
         r.update(self._common())
-        return r
+        return omitempty(r)
+
+
+def omitempty(resp):
+    """MapResponse fields are all omitempty in tailcfg: an empty Peers or
+    PacketFilter is not sent (the empty filter still reaches the client as
+    PacketFilters {"base": []}, as with Headscale).  CollectServices is an
+    opt.Bool, whose false is a set value."""
+    keep = ("CollectServices", "Node", "DERPMap", "DNSConfig", "Debug",
+            "ControlTime")        # opt.Bool and pointers: sent when set
+    return {k: v for k, v in resp.items()
+            if (k in keep and v is not None) or
+            v not in ([], {}, "", None, False)}
 
 
 _PATCHABLE = {"Endpoints": "Endpoints", "HomeDERP": "DERPRegion",

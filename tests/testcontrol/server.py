@@ -570,15 +570,11 @@ class Server:
             return
         compress = _ci_get(req, "Compress", "") == "zstd"
         if not _ci_get(req, "Stream", False):
+            # Headscale's serve(): update the node, answer an empty 200
+            # (with or without OmitPeers; it sends no netmap here).
             if updated:
                 self.changed()
-            if _ci_get(req, "OmitPeers", False):
-                await conn.respond(stream, 200, b"")
-                return
-            nm = self.mapper.netmap(n["id"], self.online, version)
-            await conn.respond(stream, 200, frame(self.mapper.full(nm),
-                                                  compress),
-                               ctype="application/json")
+            await conn.respond(stream, 200, b"")
             return
         sess = MapSession(self, conn, stream, n["id"], version, compress)
         await sess.run()
@@ -855,6 +851,9 @@ class NoiseConn:
             else:
                 await self.respond(sid, status, (resp + "\n").encode())
         elif path == "/machine/map":
+            if method != "POST":
+                await self.respond(sid, 405, b"")
+                return
             await self.server.map_request(self, sid, body)
         elif path.startswith("/machine/"):
             await self.respond(sid, 501, b"Not implemented yet\n")
