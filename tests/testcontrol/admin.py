@@ -141,6 +141,34 @@ def op_set_keepalive(srv, a):
     return {"keepalive": srv.cfg.keepalive}
 
 
+def op_fake_nodes(srv, a):
+    """Adds nodes that exist only on the server (random keys, documentation
+    endpoints, home DERP 999): big netmaps for benchmarks."""
+    import os
+    st = srv.state
+    count = int(a.get("count", 1))
+    if not 0 < count <= 100000:
+        raise ValueError("count must be 1..100000")
+    u = st.user(a.get("user", "fake"))
+    used = st._used_ips()
+    st._cursor = {}
+    prefix = a.get("prefix", "fake")
+    ids = []
+    for i in range(count):
+        hi = {"Hostname": f"{prefix}-{st.next_node_id}", "OS": "linux",
+              "NetInfo": {"PreferredDERP": 999}}
+        n = st.new_node(u["id"], "mkey:" + os.urandom(32).hex(),
+                        "nodekey:" + os.urandom(32).hex(), hi, save=False,
+                        used=used)
+        n["given_name"] = hi["Hostname"]
+        n["disco_key"] = "discokey:" + os.urandom(32).hex()
+        n["endpoints"] = [f"203.0.113.{1 + i % 254}:{1024 + i % 60000}"]
+        ids.append(n["id"])
+    st.save()
+    srv.changed()
+    return {"ids": ids}
+
+
 def op_info(srv, a):
     return {"url": srv.url, "public_key": "mkey:" + srv.noise_pub.hex(),
             "counters": srv.counters, "online": sorted(srv.online),
@@ -151,7 +179,7 @@ OPS = {"nodes": op_nodes, "preauth-key": op_preauth_key,
        "delete-node": op_delete_node, "expire-node": op_expire_node,
        "approve-routes": op_approve_routes, "pending": op_pending,
        "approve-auth": op_approve_auth, "set-policy": op_set_policy,
-       "filter": op_filter, "fault": op_fault,
+       "filter": op_filter, "fault": op_fault, "fake-nodes": op_fake_nodes,
        "clear-faults": op_clear_faults, "set-dns": op_set_dns,
        "set-derpmap": op_set_derpmap, "set-keepalive": op_set_keepalive,
        "info": op_info}

@@ -230,5 +230,10 @@ class TestControl:
     def set_keepalive(self, seconds):
         return self.admin.call("set-keepalive", seconds=seconds)
 
+    def fake_nodes(self, count, user="fake", prefix="fake"):
+        """Server-only nodes (random keys) for big netmaps; returns ids."""
+        return self.admin.call("fake-nodes", count=count, user=user,
+                               prefix=prefix)["ids"]
+
     def counters(self):
         return self.info()["counters"]

@@ -5,7 +5,7 @@ import ipaddress
 import time
 
 from . import policy as pol
-from .state import (EXIT_ROUTES, TAGGED_DEVICES_USER_ID, rfc3339)
+from .state import TAGGED_DEVICES_USER_ID, rfc3339
 
 CAP_ADMIN = "https://tailscale.com/cap/is-admin"
 CAP_SSH = "https://tailscale.com/cap/ssh"

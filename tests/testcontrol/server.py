@@ -10,7 +10,6 @@ import os
 import secrets
 import ssl
 import struct
-import time
 
 import h2.config
 import h2.connection

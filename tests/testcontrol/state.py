@@ -77,6 +77,7 @@ class State:
         self.next_user_id = 1
         self.policy = None
         self.noise_private = None
+        self._cursor = {}
         if path and os.path.exists(path):
             self._load()
         if self.noise_private is None:
@@ -156,17 +157,26 @@ class State:
         return used
 
     def _alloc(self, net, used):
-        for i, ip in enumerate(net.hosts()):
-            if i > 1 << 20:
-                break
-            if str(ip) not in used:
-                return str(ip)
+        """Lowest free host address (sequential, as Headscale allocates),
+        skipping the network address; a cursor keeps bulk adds linear."""
+        cur = self._cursor.get(net.version, 1)
+        base = int(net.network_address)
+        size = min(net.num_addresses - 1, 1 << 22)
+        for off in range(cur, size):
+            ip = str(ipaddress.ip_address(base + off))
+            if ip not in used:
+                self._cursor[net.version] = off + 1
+                return ip
         raise RuntimeError(f"address range {net} exhausted")
 
     def new_node(self, user_id, machine, node_key, hostinfo, tags=(),
-                 ephemeral=False, expiry=None, auth_key=None):
-        used = self._used_ips()
+                 ephemeral=False, expiry=None, auth_key=None, save=True,
+                 used=None):
+        if used is None:        # bulk adds pass one growing set instead
+            used = self._used_ips()
+            self._cursor = {}
         ips = [self._alloc(V4_RANGE, used), self._alloc(V6_RANGE, used)]
+        used.update(ips)
         hostname = (hostinfo or {}).get("Hostname") or "node"
         nid = self.next_node_id
         self.next_node_id += 1
@@ -179,10 +189,14 @@ class State:
              "last_seen": None, "approved_routes": [],
              "auth_key": auth_key}
         self.nodes[nid] = n
-        self.save()
+        if save:
+            self.save()
         return n
 
     def _unique_name(self, base, nid):
+        if not any(n["given_name"] == base for n in self.nodes.values()
+                   if n["id"] != nid):
+            return base
         taken = {n["given_name"] for n in self.nodes.values()
                  if n["id"] != nid}
         if base not in taken:

@@ -791,3 +791,24 @@ def test_in_netns(tmp_path):
             t.cleanup()
     finally:
         subprocess.run(["ip", "netns", "del", ns])
+
+
+def test_big_netmap(tc):
+    t0 = time.monotonic()
+    ids = tc.fake_nodes(10000)
+    t_add = time.monotonic() - t0
+    assert len(set(ids)) == 10000
+    t0 = time.monotonic()
+    a = Joined(tc, "big")
+    m = a.next()
+    t_map = time.monotonic() - t0
+    assert len(m["Peers"]) == 10000
+    ips = {p["Addresses"][0] for p in m["Peers"]}
+    assert len(ips) == 10000 and m["Node"]["Addresses"][0] not in ips
+    # One more node: a one-peer delta, not a new full map.
+    b = Joined(tc, "one-more")
+    d = a.wait(lambda m: m.get("PeersChanged"))
+    assert "Peers" not in d and len(d["PeersChanged"]) == 1
+    sys.stderr.write(f"10k fake nodes added in {t_add:.2f}s, "
+                     f"full map delivered in {t_map:.2f}s\n")
+    b.close()
