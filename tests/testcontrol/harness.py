@@ -213,7 +213,7 @@ class TestControl:
         return self.admin.call("filter", node=str(node))
 
     def fault(self, kind, node=None, count=1):
-        """kind: bad_noise, bad_zstd, bad_json, oversized_frame,
+        """kind: bad_noise, bad_zstd, not_zstd, bad_json, oversized_frame,
         oversized_noise, drop (next map message) or bad_handshake,
         handshake_error (next ts2021 upgrade). count -1 = until cleared."""
         return self.admin.call("fault", kind=kind, node=node, count=count)

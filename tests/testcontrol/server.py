@@ -31,8 +31,8 @@ EARLY_NOISE_CAPVER = 49
 EARLY_MAGIC = b"\xff\xff\xffTS"
 UPGRADE = "tailscale-control-protocol"
 MAX_NOISE_BODY = 1 << 20        # Headscale's noiseBodyLimit
-MAP_FAULTS = ("bad_noise", "bad_zstd", "bad_json", "oversized_frame",
-              "oversized_noise", "drop")
+MAP_FAULTS = ("bad_noise", "bad_zstd", "not_zstd", "bad_json",
+              "oversized_frame", "oversized_noise", "drop")
 HANDSHAKE_FAULTS = ("bad_handshake", "handshake_error")
 
 
@@ -693,7 +693,17 @@ class MapSession:
             await self.conn.send_data(self.stream, frame(obj, self.compress))
             return
         if kind == "bad_zstd":
-            junk = b"\x28\xb5\x2f\xfd" + os.urandom(60)
+            # A real frame (content size + checksum) with one body byte
+            # flipped: decoders fail on it without huge allocations.
+            junk = bytearray(zstandard.ZstdCompressor(
+                write_checksum=True, write_content_size=True).compress(
+                    b'{"KeepAlive":true,"Health":["' + b"x" * 200 + b'"]}'))
+            junk[len(junk) // 2] ^= 0x5A
+            junk = bytes(junk)
+            await self.conn.send_data(self.stream, struct.pack(
+                "<I", len(junk)) + junk)
+        elif kind == "not_zstd":
+            junk = b"this is not a zstd frame"
             await self.conn.send_data(self.stream, struct.pack(
                 "<I", len(junk)) + junk)
         elif kind == "bad_json":

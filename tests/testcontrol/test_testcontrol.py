@@ -593,7 +593,8 @@ def test_policy_compilation(tc):
                                  "dst": ["*:*"]}]})
 
 
-@pytest.mark.parametrize("kind", ["bad_noise", "bad_zstd", "bad_json",
+@pytest.mark.parametrize("kind", ["bad_noise", "bad_zstd", "not_zstd",
+                                  "bad_json",
                                   "oversized_frame", "oversized_noise",
                                   "drop"])
 def test_fault_injection(tc, kind):
@@ -603,7 +604,8 @@ def test_fault_injection(tc, kind):
     # A keep-alive already in flight may come first: read a few messages.
     expect = {"bad_noise": Exception, "oversized_noise": ValueError,
               "drop": (EOFError, ConnectionError),
-              "bad_zstd": zstandard.ZstdError, "bad_json": ValueError}
+              "bad_zstd": zstandard.ZstdError,
+              "not_zstd": zstandard.ZstdError, "bad_json": ValueError}
     if kind in expect:
         with pytest.raises(expect[kind]) as ei:
             for _ in range(5):
