@@ -310,11 +310,10 @@ class Server:
     # -- state changes shared by handlers and admin -------------------
 
     def delete_node(self, n):
+        # Its map streams see the node gone on their next wake-up and end
+        # (Headscale closes the session; the Noise connection stays).
         self.state.nodes.pop(n["id"], None)
         self.state.save()
-        for s in list(self.sessions):
-            if s.node_id == n["id"]:
-                s.conn.abort()
         self.changed()
 
     def apply_auto_approve(self, n):
@@ -586,6 +585,7 @@ class Server:
                 raise ValueError("Hostinfo must be an object")
             if hi != n["hostinfo"]:
                 n["hostinfo"] = hi
+                self._request_tags(n)
                 self.apply_auto_approve(n)
                 changed = True
         eps = _ci_get(req, "Endpoints")
@@ -665,6 +665,9 @@ class MapSession:
                 self.wake.clear()
                 n = srv.state.nodes.get(self.node_id)
                 if n is None:
+                    log.info("map stream for deleted node %d ends",
+                             self.node_id)
+                    await self.conn.send_data(self.stream, b"", end=True)
                     return
                 new = srv.mapper.netmap(self.node_id, srv.online,
                                         self.capver)

@@ -814,3 +814,64 @@ def test_big_netmap(tc):
     sys.stderr.write(f"10k fake nodes added in {t_add:.2f}s, "
                      f"full map delivered in {t_map:.2f}s\n")
     b.close()
+
+
+def test_dns_derp_and_tags_config(tmp_path):
+    t = TestControl(addr=f"127.0.0.1:{free_port()}", base_domain="ts.example",
+                    extra_args=["--derp", "7:127.0.0.1:3345",
+                                "--ephemeral-timeout", "1"])
+    t.start()
+    try:
+        t.set_policy({"tagOwners": {"tag:srv": ["alice@"]},
+                      "acls": [{"action": "accept", "src": ["*"],
+                                "dst": ["*:*"]}]})
+        a = Joined(t, "d1", hostinfo_extra={
+            "RequestTags": ["tag:srv", "tag:nope"]})
+        m = a.next()
+        assert m["Node"]["Name"] == "d1.ts.example."
+        assert m["Node"]["Tags"] == ["tag:srv"]
+        assert m["Node"]["User"] == 2147455555      # tagged-devices
+        assert m["DERPMap"]["Regions"]["7"]["Nodes"][0]["DERPPort"] == 3345
+        assert m["DNSConfig"] == {"Proxied": True, "Domains": ["ts.example"]}
+        t.set_dns({"magic_dns": True, "nameservers": ["192.0.2.53"],
+                   "split": {"corp.example": ["192.0.2.54"]},
+                   "search_domains": ["corp.example"],
+                   "extra_records": [{"name": "db.ts.example", "type": "A",
+                                      "value": "100.64.0.9"}]})
+        d = a.wait(lambda m: "DNSConfig" in m)
+        assert d["DNSConfig"] == {
+            "Proxied": True, "Resolvers": [{"Addr": "192.0.2.53"}],
+            "Routes": {"corp.example": [{"Addr": "192.0.2.54"}]},
+            "Domains": ["ts.example", "corp.example"],
+            "ExtraRecords": [{"Name": "db.ts.example", "Type": "A",
+                              "Value": "100.64.0.9"}]}
+        # Ephemeral node: gone after its stream ends and the timeout runs.
+        e = Joined(t, "eph", key=t.preauth_key(user="alice", ephemeral=True))
+        e.next()
+        assert t.node("eph")["ephemeral"]
+        e.close()
+        deadline = time.monotonic() + 10
+        while t.node("eph") is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert t.node("eph") is None
+        # Ephemeral logout deletes at once.
+        e2 = Joined(t, "eph2", key=t.preauth_key(user="alice",
+                                                 ephemeral=True))
+        r = register(e2.c, None, e2.nk, "eph2",
+                     Expiry="1970-01-01T00:02:03Z")
+        assert r["NodeKeyExpired"] and t.node("eph2") is None
+    finally:
+        t.cleanup()
+
+
+def test_deleted_node_stream_ends(tc):
+    a = Joined(tc, "gone")
+    a.next()
+    tc.delete_node("gone")
+    with pytest.raises(EOFError, match="map stream ended"):
+        for _ in range(5):
+            a.next()
+    # Same Noise connection still serves; the node key is now unknown.
+    assert a.c.call("/machine/map", map_req(a.nk))[0] == 404
+    r = register(a.c, None, a.nk, "gone")
+    assert r["AuthURL"] and not r["MachineAuthorized"]
