@@ -770,29 +770,26 @@ def test_routes_exit_node_and_expiry(tc):
     assert "MachineAuthorized" not in c.peers[rid]       # omitempty false
 
 
-def test_in_netns(tmp_path):
+def test_in_netns(netns):
     import subprocess
-    ns = "tct-" + os.urandom(4).hex()
-    subprocess.run(["ip", "netns", "add", ns], check=True)
+    t = TestControl(addr="127.0.0.1:8080", ns=netns.name)
+    t.start()
     try:
-        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"],
-                       check=True)
-        t = TestControl(addr="127.0.0.1:8080", ns=ns)
-        t.start()
-        try:
-            key = t.preauth_key(user="alice", reusable=True)
-            assert key.startswith("tskey-auth-")
-            out = subprocess.run(
-                ["ip", "netns", "exec", ns, sys.executable, "-c",
-                 "import socket;s=socket.create_connection(('127.0.0.1',8080))"
-                 ";s.sendall(b'GET /key?v=145 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')"
-                 ";print(s.recv(4096).decode())"],
-                capture_output=True, text=True, check=True).stdout
-            assert t.public_key() in out
-        finally:
-            t.cleanup()
+        key = t.preauth_key(user="alice", reusable=True)
+        assert key.startswith("tskey-auth-")
+        probe = ("import socket;s=socket.create_connection(('127.0.0.1',8080))"
+                 ";s.sendall(b'GET /key?v=145 HTTP/1.1\\r\\nHost: x"
+                 "\\r\\n\\r\\n');print(s.recv(4096).decode())")
+        out = subprocess.run(["ip", "netns", "exec", netns.name,
+                              sys.executable, "-c", probe],
+                             capture_output=True, text=True,
+                             check=True).stdout
+        assert t.public_key() in out
+        # Not on the host's loopback: it really runs in the namespace.
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", 8080), timeout=1)
     finally:
-        subprocess.run(["ip", "netns", "del", ns])
+        t.cleanup()
 
 
 def test_big_netmap(tc):
