@@ -380,7 +380,9 @@ def test_key_endpoint(tc):
     assert j["legacyPublicKey"] == "mkey:" + "0" * 64
     assert j["publicKey"].startswith("mkey:") and len(j["publicKey"]) == 69
     assert j["publicKey"] == tc.public_key()
-    assert http_get(tc.addr, "/key")[0] == 400
+    assert http_get(tc.addr, "/key") == (400,
+                                         b"capability version must be set\n")
+    assert http_get(tc.addr, "/key?v=x")[0] == 400
     assert http_get(tc.addr, "/key?v=30") == (200, b"")
     # Keep-alive: two requests on one connection.
     host, port = tc.addr.rsplit(":", 1)
@@ -536,6 +538,8 @@ def test_map_stream_join_leave(tc):
     d = a.wait(lambda m: m.get("PeersChangedPatch"))
     assert d["PeersChangedPatch"] == [{"NodeID": bid,
                                        "Endpoints": ["198.51.100.7:1"]}]
+    assert tc.wait_node("beta", online=True)["endpoints"] == [
+        "198.51.100.7:1"]
     # beta leaves: offline first, then removed when deleted.
     b.close()
     d = a.wait(lambda m: m.get("OnlineChange"))

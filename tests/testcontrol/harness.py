@@ -188,6 +188,18 @@ class TestControl:
                 return n
         return None
 
+    def wait_node(self, name, timeout=20, **want):
+        """Polls until node `name` exists and every field in `want` matches
+        (e.g. online=True); returns the node summary."""
+        deadline = time.monotonic() + timeout
+        n = None
+        while time.monotonic() < deadline:
+            n = self.node(name)
+            if n is not None and all(n.get(k) == v for k, v in want.items()):
+                return n
+            time.sleep(0.1)
+        raise TimeoutError(f"node {name!r} not {want or 'present'}: {n}")
+
     def delete_node(self, node):
         return self.admin.call("delete-node", node=str(node))
 

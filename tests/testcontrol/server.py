@@ -200,11 +200,12 @@ class Server:
     def _plain(self, req):
         if req.path == "/key" and req.method == "GET":
             v = (req.query.get("v") or [""])[0]
+            if v == "":
+                return http1.text_error(400, "capability version must be set")
             try:
                 v = int(v)
             except ValueError:
-                return http1.text_error(400, "missing or invalid "
-                                        "capability version parameter")
+                return http1.text_error(400, "invalid capability version")
             if v < NOISE_CAPVER:
                 return http1.response(200, b"")
             return http1.json_response(200, {
