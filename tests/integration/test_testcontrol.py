@@ -499,6 +499,23 @@ def test_interactive_register(tc):
     assert r["AuthURL"] and r["AuthURL"] != url
 
 
+def test_auth_url_expires():
+    t = TestControl(addr=f"127.0.0.1:{free_port()}",
+                    extra_args=["--auth-timeout", "1"])
+    t.start()
+    try:
+        c = Client(t.addr, bytes.fromhex(t.public_key()[5:])).open()
+        nk = node_key()
+        url = register(c, None, nk, "slow")["AuthURL"]
+        t0 = time.monotonic()
+        r = register(c, None, nk, "slow", Followup=url)   # blocks, then new
+        assert r["AuthURL"] and r["AuthURL"] != url
+        assert 0.5 < time.monotonic() - t0 < 5
+        assert t.pending()[0]["id"] == r["AuthURL"].rsplit("/", 1)[1]
+    finally:
+        t.cleanup()
+
+
 def test_map_stream_join_leave(tc):
     a = Joined(tc, "alpha")
     m = a.next()

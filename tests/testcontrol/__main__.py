@@ -40,6 +40,8 @@ def serve(argv):
     ap.add_argument("--legacy-derp", action="store_true",
                     help="also send Node.DERP \"127.3.3.40:<region>\"")
     ap.add_argument("--ephemeral-timeout", type=float, default=1800.0)
+    ap.add_argument("--auth-timeout", type=float, default=900.0,
+                    help="seconds an interactive AuthURL stays valid")
     ap.add_argument("--user", default="default",
                     help="owner of the startup pre-auth key")
     ap.add_argument("--no-startup-key", action="store_true")
@@ -67,7 +69,8 @@ def serve(argv):
                  keepalive=a.keepalive, min_capver=a.min_capver,
                  legacy_derp=a.legacy_derp,
                  admin_socket=os.path.join(a.state, "admin.sock"),
-                 ephemeral_timeout=a.ephemeral_timeout)
+                 ephemeral_timeout=a.ephemeral_timeout,
+                 auth_timeout=a.auth_timeout)
 
     async def main():
         srv = Server(cfg)

@@ -51,6 +51,7 @@ class Config:
         self.legacy_derp = bool(kw.get("legacy_derp", False))
         self.admin_socket = kw.get("admin_socket")
         self.ephemeral_timeout = float(kw.get("ephemeral_timeout", 1800.0))
+        self.auth_timeout = float(kw.get("auth_timeout", 900.0))
 
 
 def _ci_get(d, name, default=None):
@@ -167,6 +168,13 @@ class Server:
                 log.info("deleting inactive ephemeral node %s",
                          n["given_name"])
                 self.delete_node(n)
+            # Headscale's registration cache forgets auth ids after 15 min;
+            # a waiting Followup then gets a fresh AuthURL.
+            for aid, p in list(self.pending.items()):
+                if now() - p["created"] > self.cfg.auth_timeout:
+                    self.pending.pop(aid)
+                    if not p["future"].done():
+                        p["future"].set_result(None)
 
     # -- plain HTTP ---------------------------------------------------
 
