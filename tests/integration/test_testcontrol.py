@@ -607,11 +607,20 @@ def test_policy_compilation(tc):
     assert mx.get("Peers", []) == []
     f = tc.filter_for("web")
     assert f["filter"] == mw["PacketFilter"]
-    # Manual approval of a route not covered by autoApprovers.
-    tc.approve_routes("other", [])
-    with pytest.raises(Exception):
-        tc.set_policy({"acls": [{"action": "drop", "src": ["*"],
-                                 "dst": ["*:*"]}]})
+    from tests.testcontrol.harness import AdminError
+    for bad in ({"acls": [{"action": "drop", "src": ["*"], "dst": ["*:*"]}]},
+                {"acls": [{"action": "accept", "src": ["group:none"],
+                           "dst": ["*:*"]}]},
+                {"acls": [{"action": "accept", "src": ["*"],
+                           "dst": ["autogroup:internet:*"]}]},
+                {"acls": [{"action": "accept", "src": ["*"],
+                           "dst": ["*:99999"]}]},
+                {"acls": [{"action": "accept", "src": ["*"], "dst": ["*"]}]},
+                ["not", "an", "object"]):
+        with pytest.raises(AdminError):
+            tc.set_policy(bad)
+    # The rejected policies left the working one in force.
+    assert tc.filter_for("web")["filter"] == mw["PacketFilter"]
 
 
 @pytest.mark.parametrize("kind", ["bad_noise", "bad_zstd", "not_zstd",

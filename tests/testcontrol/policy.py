@@ -110,9 +110,24 @@ class Policy:
             if not isinstance(a.get("src"), list) or \
                     not isinstance(a.get("dst"), list):
                 raise PolicyError("acl needs src and dst lists")
+            for src in a["src"]:
+                self._check_alias(src)
             for d in a["dst"]:
-                split_dst(d)
+                self._check_alias(split_dst(d)[0])
             self.proto(a)
+        for who in list((self.auto.get("routes") or {}).values()) + \
+                [self.auto.get("exitNode") or []]:
+            for al in who:
+                self._check_alias(al)
+
+    def _check_alias(self, alias):
+        if not isinstance(alias, str) or not alias:
+            raise PolicyError(f"bad alias {alias!r}")
+        if alias.startswith("group:"):
+            self._users_of(alias, None)
+        elif alias.startswith("autogroup:") and alias not in (
+                "autogroup:member", "autogroup:tagged"):
+            raise PolicyError(f"unsupported alias {alias!r}")
 
     @staticmethod
     def proto(acl):

@@ -453,6 +453,9 @@ class Server:
         rec = st.check_preauth_key(auth_key)
         if isinstance(rec, str):
             raise HTTPError(401, rec)
+        other = st.node_by_key(node_key)
+        if other is not None and other["machine"] != conn.machine:
+            raise HTTPError(401, "node exists with a different machine key")
         tags = list(rec["tags"])
         ephemeral = rec["ephemeral"] or bool(_ci_get(req, "Ephemeral",
                                                      False))
