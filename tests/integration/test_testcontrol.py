@@ -244,7 +244,7 @@ class Client:
         status, data = self.wait_response(self.request(path, body))
         return status, data
 
-    def map_messages(self, sid, timeout=10):
+    def map_messages(self, sid, timeout=10, compressed=True):
         """Yields decoded MapResponses from a streaming map request."""
         dctx = zstandard.ZstdDecompressor()
         pos = 0
@@ -257,7 +257,8 @@ class Client:
                     raw = b[pos + 4:pos + 4 + n]
                     pos += 4 + n
                     deadline = time.monotonic() + timeout
-                    yield json.loads(dctx.decompress(raw))
+                    yield json.loads(dctx.decompress(raw) if compressed
+                                     else raw)
                     continue
             if self.streams[sid]["ended"]:
                 return
@@ -308,7 +309,8 @@ class Joined:
         if hostinfo_extra:
             req["Hostinfo"].update(hostinfo_extra)
         self.sid = self.c.request("/machine/map", req)
-        self.msgs = self.c.map_messages(self.sid)
+        self.msgs = self.c.map_messages(
+            self.sid, compressed=req.get("Compress") == "zstd")
         self.peers = {}
 
     def next(self, skip_keepalive=True):
@@ -889,6 +891,16 @@ def test_dns_derp_and_tags_config(tmp_path):
         assert r["NodeKeyExpired"] and t.node("eph2") is None
     finally:
         t.cleanup()
+
+
+def test_uncompressed_stream(tc):
+    a = Joined(tc, "plain", Compress="")
+    m = a.next()
+    assert m["Node"]["Name"] == "plain.tailnet.test."
+    # The frame really is raw JSON after the little-endian length.
+    raw = a.c.streams[a.sid]["body"]
+    n = struct.unpack("<I", raw[:4])[0]
+    assert raw[4:5] == b"{" and json.loads(raw[4:4 + n]) == m
 
 
 def test_deleted_node_stream_ends(tc):
