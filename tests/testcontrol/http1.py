@@ -57,6 +57,8 @@ async def read_request(reader):
         if not sep:
             raise BadRequest("malformed header line")
         headers[name.strip().lower()] = value.strip()
+    if "transfer-encoding" in headers:
+        raise BadRequest("Transfer-Encoding not supported")
     n = headers.get("content-length", "0") or "0"
     try:
         n = int(n)
