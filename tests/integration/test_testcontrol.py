@@ -743,6 +743,10 @@ def test_malformed_client_input(tc):
     with socket.create_connection((host, int(port)), timeout=5) as s:
         s.sendall(b"\x16\x03\x01garbage\r\n\r\n")
         assert b"400" in s.recv(4096)
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(b"GET /key?v=145 HTTP/1.1\r\nX: " + b"a" * 70000 +
+                  b"\r\n\r\n")
+        assert b"400" in s.recv(4096)
     # Junk instead of Noise records after the handshake.  (Keep every
     # client open: closing one with unread data sends a RST.)
     c1 = Client(tc.addr, pub).open()
@@ -758,7 +762,7 @@ def test_malformed_client_input(tc):
     assert c.call("/machine/map", map_req(node_key()))[0] == 404
     assert c.call("/machine/map", map_req("nodekey:zz"))[0] == 500
     deadline = time.monotonic() + 5
-    want = {"noise_record_error": 1, "h2_protocol_error": 1, "bad_http": 1,
+    want = {"noise_record_error": 1, "h2_protocol_error": 1, "bad_http": 2,
             "bad_map_json": 1, "map_refused": 1, "bad_map": 1}
     while time.monotonic() < deadline:
         counters = tc.counters()

@@ -1,5 +1,6 @@
 """Just enough HTTP/1.1 for /key, the /ts2021 upgrade and the admin API."""
 
+import asyncio
 import json
 import urllib.parse
 
@@ -34,11 +35,12 @@ async def read_request(reader):
     """One request (head and Content-Length body), None at clean EOF."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
-    except Exception as e:
-        partial = getattr(e, "partial", b"")
-        if not partial:
+    except asyncio.LimitOverrunError:
+        raise BadRequest("request head too large") from None
+    except asyncio.IncompleteReadError as e:
+        if not e.partial:
             return None
-        raise BadRequest("truncated or oversized request head") from None
+        raise BadRequest("truncated request head") from None
     if len(head) > MAX_HEAD:
         raise BadRequest("request head too large")
     try:

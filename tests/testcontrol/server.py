@@ -194,6 +194,7 @@ class Server:
         except http1.BadRequest as e:
             self.count("bad_http", str(e))
             writer.write(http1.text_error(400, "bad request"))
+            await _linger(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError) as e:
             log.info("client connection ended: %s", e)
         except Exception:
@@ -617,6 +618,24 @@ class Server:
         if changed:
             self.state.save()
         return changed
+
+
+async def _linger(reader, writer):
+    """Reads and drops what the client still sends (bounded), so closing
+    does not reset the connection before it has read our error."""
+    try:
+        await writer.drain()
+        if writer.can_write_eof():      # not over TLS
+            writer.write_eof()
+        total = 0
+        while total < (4 << 20):
+            d = await asyncio.wait_for(reader.read(65536), 1.0)
+            if not d:
+                break
+            total += len(d)
+    except (asyncio.TimeoutError, ConnectionError, OSError,
+            RuntimeError):
+        pass
 
 
 def check_addrport(s):
