@@ -67,8 +67,10 @@ def keypair():
 class Client:
     """Initiator: upgrade, IK handshake, records, HTTP/2 requests."""
 
-    def __init__(self, addr, server_pub, machine=None, version=CAPVER):
+    def __init__(self, addr, server_pub, machine=None, version=CAPVER,
+                 tls=None):
         self.addr = addr
+        self.tls = tls
         self.server_pub = server_pub
         self.msk, self.mpk = machine or keypair()
         self.version = version
@@ -110,6 +112,9 @@ class Client:
     def connect(self, upgrade=True, header=None, raw_init=None):
         host, port = self.addr.rsplit(":", 1)
         self.sock = socket.create_connection((host, int(port)), timeout=10)
+        if self.tls is not None:
+            self.sock = self.tls.wrap_socket(self.sock,
+                                             server_hostname="localhost")
         init = raw_init if raw_init is not None else self.handshake_init()
         hdr = header if header is not None else \
             base64.b64encode(init).decode()
@@ -732,6 +737,11 @@ def test_tls(tmp_path):
                     data += s.recv(4096)
         assert b"200 OK" in data and t.public_key().encode() in data
         assert t.url.startswith("https://")
+        # ts2021 over TLS: upgrade, Noise, HTTP/2, register.
+        c = Client(t.addr, bytes.fromhex(t.public_key()[5:]), tls=ctx)
+        c.open()
+        r = register(c, t.preauth_key(user="tls"), node_key(), "tlsnode")
+        assert r["MachineAuthorized"] and r["Login"]["LoginName"] == "tls"
     finally:
         t.cleanup()
 
