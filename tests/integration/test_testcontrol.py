@@ -614,6 +614,21 @@ def test_policy_compilation(tc):
     assert mx.get("Peers", []) == []
     f = tc.filter_for("web")
     assert f["filter"] == mw["PacketFilter"]
+    # Two ACLs with the same sources and protocol merge into one rule.
+    pol2 = {"groups": {"group:ops": ["alice@"]},
+            "tagOwners": {"tag:web": ["group:ops"]},
+            "acls": [{"action": "accept", "src": ["group:ops"],
+                      "dst": ["tag:web:80"]},
+                     {"action": "accept", "src": ["group:ops"],
+                      "dst": ["tag:web:22"]}]}
+    tc.set_policy(pol2)
+    d = w.wait(lambda m: "PacketFilter" in m)
+    assert len(d["PacketFilter"]) == 1 and "IPProto" not in d["PacketFilter"][0]
+    assert [p["Ports"]["First"] for p in d["PacketFilter"][0]["DstPorts"]] \
+        == [80, 80, 22, 22]
+    assert d["PacketFilters"] == {"base": d["PacketFilter"]}
+    tc.set_policy(pol2 | {"autoApprovers": {
+        "routes": {"10.0.0.0/8": ["tag:web"]}}})
     from tests.testcontrol.harness import AdminError
     for bad in ({"acls": [{"action": "drop", "src": ["*"], "dst": ["*:*"]}]},
                 {"acls": [{"action": "accept", "src": ["group:none"],
@@ -627,7 +642,7 @@ def test_policy_compilation(tc):
         with pytest.raises(AdminError):
             tc.set_policy(bad)
     # The rejected policies left the working one in force.
-    assert tc.filter_for("web")["filter"] == mw["PacketFilter"]
+    assert tc.filter_for("web")["filter"] == d["PacketFilter"]
 
 
 @pytest.mark.parametrize("kind", ["bad_noise", "bad_zstd", "not_zstd",

@@ -227,7 +227,7 @@ class Policy:
             if proto:
                 rule["IPProto"] = proto
             rules.append(rule)
-        return rules
+        return merge_rules(rules)
 
     # -- auto approval ----------------------------------------------------
 
@@ -269,6 +269,20 @@ class Policy:
             elif o.rstrip("@") == user_name:
                 return True
         return False
+
+
+def merge_rules(rules):
+    """Headscale's mergeFilterRules: rules with the same sources and
+    protocols become one, their destinations concatenated in order."""
+    out, idx = [], {}
+    for r in rules:
+        key = (tuple(r["SrcIPs"]), tuple(r.get("IPProto") or ()))
+        if key in idx:
+            out[idx[key]]["DstPorts"] += r["DstPorts"]
+        else:
+            idx[key] = len(out)
+            out.append(dict(r, DstPorts=list(r["DstPorts"])))
+    return out
 
 
 def _is_prefix(s):
