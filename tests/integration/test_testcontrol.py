@@ -439,6 +439,7 @@ def test_upgrade_errors(tc):
     # The server still serves after all of that.
     Client(tc.addr, pub).open()
     assert tc.counters()["ts2021_refused"] == 3
+    assert len(tc.upgrade_times()) == 7
 
 
 def test_register_authkey_and_errors(tc):
@@ -700,6 +701,15 @@ def test_handshake_faults(tc):
     c.connect()
     with pytest.raises(RuntimeError, match="injected"):
         c.read_handshake()
+    Client(tc.addr, pub).open()
+    # A persistent fault stays until cleared.
+    tc.fault("handshake_error", count=-1)
+    for _ in range(3):
+        c = Client(tc.addr, pub)
+        c.connect()
+        with pytest.raises(RuntimeError, match="injected"):
+            c.read_handshake()
+    tc.clear_faults()
     Client(tc.addr, pub).open()
 
 

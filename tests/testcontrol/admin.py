@@ -172,6 +172,7 @@ def op_fake_nodes(srv, a):
 def op_info(srv, a):
     return {"url": srv.url, "public_key": "mkey:" + srv.noise_pub.hex(),
             "counters": srv.counters, "online": sorted(srv.online),
+            "upgrade_times": srv.upgrade_times,
             "connections": len(srv.conns), "sessions": len(srv.sessions)}
 
 

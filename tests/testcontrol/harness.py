@@ -249,3 +249,7 @@ class TestControl:
 
     def counters(self):
         return self.info()["counters"]
+
+    def upgrade_times(self):
+        """Unix times of the last 200 /ts2021 requests (reconnect backoff)."""
+        return self.info()["upgrade_times"]

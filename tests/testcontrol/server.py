@@ -87,6 +87,7 @@ class Server:
         self.pending = {}           # auth id -> pending interactive login
         self.faults = []
         self.counters = {}
+        self.upgrade_times = []
         self.conns = set()
         self._servers = []
 
@@ -235,6 +236,9 @@ class Server:
     # -- ts2021 -------------------------------------------------------
 
     async def _ts2021(self, req, reader, writer):
+        # Attempt times let tests check a client's reconnect backoff.
+        self.upgrade_times.append(round(now(), 3))
+        del self.upgrade_times[:-200]
         up = req.header("Upgrade").lower()
         if up == "":
             # Headscale answers a stripped Upgrade header with 500.
