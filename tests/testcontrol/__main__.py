@@ -110,7 +110,11 @@ def ctl(argv):
     try:
         args = json.loads(a.args)
         out = Admin(os.path.join(a.state, "admin.sock")).call(a.op, **args)
-    except (AdminError, ValueError, OSError) as e:
+    except OSError as e:
+        print(f"testcontrol ctl: cannot reach {a.state}/admin.sock "
+              f"(is the server running?): {e}", file=sys.stderr)
+        return 1
+    except (AdminError, ValueError) as e:
         print(f"testcontrol ctl: {e}", file=sys.stderr)
         return 1
     print(json.dumps(out, indent=1))

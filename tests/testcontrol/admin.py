@@ -197,3 +197,6 @@ async def handle_admin(srv, req):
         return http1.json_response(200, OPS[op](srv, args))
     except (ValueError, KeyError, TypeError, pol.PolicyError) as e:
         return http1.json_response(400, {"error": str(e)})
+    except Exception as e:      # a bug here must not take the socket down
+        srv.count("admin_internal_error", repr(e))
+        return http1.json_response(500, {"error": repr(e)})

@@ -71,6 +71,8 @@ def parse_ports(s):
 
 
 def split_dst(d):
+    if not isinstance(d, str):
+        raise PolicyError(f"destination {d!r} must be a string")
     alias, sep, ports = d.rpartition(":")
     if not sep or not alias:
         raise PolicyError(f"destination {d!r} lacks :ports")
@@ -93,6 +95,12 @@ class Policy:
         if not isinstance(doc, dict):
             raise PolicyError("policy must be a JSON object")
         self.doc = doc
+        for key, typ in (("groups", dict), ("tagOwners", dict),
+                         ("hosts", dict), ("acls", list),
+                         ("autoApprovers", dict)):
+            if doc.get(key) is not None and not isinstance(doc[key], typ):
+                raise PolicyError(f"{key} must be a JSON "
+                                  f"{'object' if typ is dict else 'array'}")
         self.groups = doc.get("groups") or {}
         self.tag_owners = doc.get("tagOwners") or {}
         self.hosts = doc.get("hosts") or {}
@@ -105,6 +113,8 @@ class Policy:
             if not t.startswith("tag:"):
                 raise PolicyError(f"tag {t!r} must start with tag:")
         for a in self.acls or []:
+            if not isinstance(a, dict):
+                raise PolicyError("each acl must be an object")
             if a.get("action") != "accept":
                 raise PolicyError(f"invalid action {a.get('action')!r}")
             if not isinstance(a.get("src"), list) or \
@@ -150,7 +160,11 @@ class Policy:
             if depth > 4 or alias not in self.groups:
                 raise PolicyError(f"unknown group {alias!r}")
             out = set()
-            for m in self.groups[alias]:
+            members = self.groups[alias]
+            if not isinstance(members, list) or not all(
+                    isinstance(m, str) for m in members):
+                raise PolicyError(f"{alias} must list user names")
+            for m in members:
                 out |= self._users_of(m, state, depth + 1)
             return out
         return {alias.rstrip("@")}
