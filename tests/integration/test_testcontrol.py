@@ -302,7 +302,8 @@ def map_req(nk, stream=True, **extra):
 class Joined:
     """A registered node with its streaming map."""
 
-    def __init__(self, tc, name, key=None, hostinfo_extra=None, **mapx):
+    def __init__(self, tc, name, key=None, hostinfo_extra=None, timeout=10,
+                 **mapx):
         self.pub = bytes.fromhex(tc.public_key()[5:])
         self.c = Client(tc.addr, self.pub).open()
         self.nk = node_key()
@@ -315,7 +316,8 @@ class Joined:
             req["Hostinfo"].update(hostinfo_extra)
         self.sid = self.c.request("/machine/map", req)
         self.msgs = self.c.map_messages(
-            self.sid, compressed=req.get("Compress") == "zstd")
+            self.sid, timeout=timeout,
+            compressed=req.get("Compress") == "zstd")
         self.peers = {}
 
     def next(self, skip_keepalive=True):
@@ -869,14 +871,14 @@ def test_big_netmap(tc):
     t_add = time.monotonic() - t0
     assert len(set(ids)) == 10000
     t0 = time.monotonic()
-    a = Joined(tc, "big")
+    a = Joined(tc, "big", timeout=120)      # generous: CI shares 2 cores
     m = a.next()
     t_map = time.monotonic() - t0
     assert len(m["Peers"]) == 10000
     ips = {p["Addresses"][0] for p in m["Peers"]}
     assert len(ips) == 10000 and m["Node"]["Addresses"][0] not in ips
     # One more node: a one-peer delta, not a new full map.
-    b = Joined(tc, "one-more")
+    b = Joined(tc, "one-more", timeout=120)
     d = a.wait(lambda m: m.get("PeersChanged"))
     assert "Peers" not in d and len(d["PeersChanged"]) == 1
     sys.stderr.write(f"10k fake nodes added in {t_add:.2f}s, "

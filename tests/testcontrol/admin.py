@@ -153,14 +153,17 @@ def op_fake_nodes(srv, a):
     used = st._used_ips()
     st._cursor = {}
     prefix = a.get("prefix", "fake")
+    if any(n["given_name"].startswith(prefix + "-")
+           for n in st.nodes.values()):
+        raise ValueError(f"fake nodes named {prefix}-* exist already; "
+                         "pick another prefix")
     ids = []
     for i in range(count):
         hi = {"Hostname": f"{prefix}-{st.next_node_id}", "OS": "linux",
               "NetInfo": {"PreferredDERP": 999}}
         n = st.new_node(u["id"], "mkey:" + os.urandom(32).hex(),
                         "nodekey:" + os.urandom(32).hex(), hi, save=False,
-                        used=used)
-        n["given_name"] = hi["Hostname"]
+                        used=used, given_name=hi["Hostname"])
         n["disco_key"] = "discokey:" + os.urandom(32).hex()
         n["endpoints"] = [f"203.0.113.{1 + i % 254}:{1024 + i % 60000}"]
         ids.append(n["id"])

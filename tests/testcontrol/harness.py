@@ -44,8 +44,8 @@ class Admin:
     def __init__(self, path):
         self.path = path
 
-    def call(self, op, **args):
-        c = _UnixHTTP(self.path)
+    def call(self, op, timeout=30, **args):
+        c = _UnixHTTP(self.path, timeout=timeout)
         try:
             body = json.dumps(args).encode()
             c.request("POST", "/api/" + op, body=body,
@@ -244,8 +244,8 @@ class TestControl:
 
     def fake_nodes(self, count, user="fake", prefix="fake"):
         """Server-only nodes (random keys) for big netmaps; returns ids."""
-        return self.admin.call("fake-nodes", count=count, user=user,
-                               prefix=prefix)["ids"]
+        return self.admin.call("fake-nodes", timeout=300, count=count,
+                               user=user, prefix=prefix)["ids"]
 
     def counters(self):
         return self.info()["counters"]

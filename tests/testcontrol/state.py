@@ -171,7 +171,7 @@ class State:
 
     def new_node(self, user_id, machine, node_key, hostinfo, tags=(),
                  ephemeral=False, expiry=None, auth_key=None, save=True,
-                 used=None):
+                 used=None, given_name=None):
         if used is None:        # bulk adds pass one growing set instead
             used = self._used_ips()
             self._cursor = {}
@@ -182,7 +182,7 @@ class State:
         self.next_node_id += 1
         n = {"id": nid, "user": user_id, "machine": machine,
              "node_key": node_key, "disco_key": zero_key("discokey"),
-             "hostinfo": hostinfo or {}, "given_name":
+             "hostinfo": hostinfo or {}, "given_name": given_name or
              self._unique_name(sanitize_hostname(hostname), nid),
              "ips": ips, "endpoints": [], "tags": list(tags),
              "ephemeral": ephemeral, "expiry": expiry, "created": now(),
