@@ -6,7 +6,7 @@ import json
 
 from . import http1
 from . import policy as pol
-from .server import HANDSHAKE_FAULTS, MAP_FAULTS
+from .common import HANDSHAKE_FAULTS, MAP_FAULTS
 from .state import rfc3339
 
 
