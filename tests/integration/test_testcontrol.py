@@ -340,8 +340,10 @@ class Joined:
             self.peers.pop(i, None)
         for pc in m.get("PeersChangedPatch") or []:
             p = self.peers.get(pc["NodeID"])
-            if p is not None and "Endpoints" in pc:
-                p["Endpoints"] = pc["Endpoints"]
+            if p is not None:
+                for k in ("Endpoints", "Online"):
+                    if k in pc:
+                        p[k] = pc[k]
         for i, on in (m.get("OnlineChange") or {}).items():
             if int(i) in self.peers:
                 self.peers[int(i)]["Online"] = on
@@ -567,11 +569,24 @@ def test_map_stream_join_leave(tc):
                                        "Endpoints": ["198.51.100.7:1"]}]
     assert tc.wait_node("beta", online=True)["endpoints"] == [
         "198.51.100.7:1"]
-    # beta leaves: offline first, then removed when deleted.
+    # beta leaves: offline first (as Headscale: a patch), then removed when
+    # deleted.
+    b.close()
+    d = a.wait(lambda m: m.get("PeersChangedPatch"))
+    assert d["PeersChangedPatch"] == [{"NodeID": bid, "Online": False}]
+    assert "OnlineChange" not in d
+    assert a.peers[bid]["Online"] is False
+    # The other style: OnlineChange + PeerSeenChange.
+    tc.set_online_style("change")
+    b = Joined(tc, "beta2")
+    b2id = tc.node("beta2")["id"]
+    a.wait(lambda m: a.peers.get(b2id, {}).get("Online") is True)
     b.close()
     d = a.wait(lambda m: m.get("OnlineChange"))
-    assert d["OnlineChange"] == {str(bid): False}
-    assert d["PeerSeenChange"] == {str(bid): True}
+    assert d["OnlineChange"] == {str(b2id): False}
+    assert d["PeerSeenChange"] == {str(b2id): True}
+    tc.delete_node("beta2")
+    a.wait(lambda m: m.get("PeersRemoved"))
     tc.delete_node("beta")
     d = a.wait(lambda m: m.get("PeersRemoved"))
     assert d["PeersRemoved"] == [bid] and a.peers == {}

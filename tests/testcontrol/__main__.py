@@ -40,6 +40,10 @@ def serve(argv):
     ap.add_argument("--legacy-derp", action="store_true",
                     help="also send Node.DERP \"127.3.3.40:<region>\"")
     ap.add_argument("--ephemeral-timeout", type=float, default=1800.0)
+    ap.add_argument("--online-style", choices=("patch", "change"),
+                    default="patch",
+                    help="peer online/offline as PeersChangedPatch Online "
+                    "(Headscale) or OnlineChange+PeerSeenChange")
     ap.add_argument("--auth-timeout", type=float, default=900.0,
                     help="seconds an interactive AuthURL stays valid")
     ap.add_argument("--user", default="default",
@@ -70,7 +74,7 @@ def serve(argv):
                  legacy_derp=a.legacy_derp,
                  admin_socket=os.path.join(a.state, "admin.sock"),
                  ephemeral_timeout=a.ephemeral_timeout,
-                 auth_timeout=a.auth_timeout)
+                 auth_timeout=a.auth_timeout, online_style=a.online_style)
 
     async def main():
         srv = Server(cfg)
@@ -103,7 +107,8 @@ def ctl(argv):
     ap.add_argument("op", help="nodes, preauth-key, delete-node, "
                     "expire-node, approve-routes, pending, approve-auth, "
                     "set-policy, filter, fault, clear-faults, set-dns, "
-                    "set-derpmap, set-keepalive, info")
+                    "set-derpmap, set-keepalive, set-online-style, fake-nodes, "
+                    "info")
     ap.add_argument("args", nargs="?", default="{}",
                     help="JSON object of arguments, e.g. '{\"user\":\"a\"}'")
     a = ap.parse_args(argv)

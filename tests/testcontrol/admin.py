@@ -172,6 +172,13 @@ def op_fake_nodes(srv, a):
     return {"ids": ids}
 
 
+def op_set_online_style(srv, a):
+    if a.get("style") not in ("patch", "change"):
+        raise ValueError("style must be patch or change")
+    srv.cfg.online_style = a["style"]
+    return {"online_style": srv.cfg.online_style}
+
+
 def op_info(srv, a):
     return {"url": srv.url, "public_key": "mkey:" + srv.noise_pub.hex(),
             "counters": srv.counters, "online": sorted(srv.online),
@@ -186,7 +193,7 @@ OPS = {"nodes": op_nodes, "preauth-key": op_preauth_key,
        "filter": op_filter, "fault": op_fault, "fake-nodes": op_fake_nodes,
        "clear-faults": op_clear_faults, "set-dns": op_set_dns,
        "set-derpmap": op_set_derpmap, "set-keepalive": op_set_keepalive,
-       "info": op_info}
+       "set-online-style": op_set_online_style, "info": op_info}
 
 
 async def handle_admin(srv, req):

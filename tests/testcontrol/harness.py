@@ -239,6 +239,10 @@ class TestControl:
     def set_derpmap(self, derpmap):
         return self.admin.call("set-derpmap", derpmap=derpmap)
 
+    def set_online_style(self, style):
+        """"patch" (Headscale) or "change" (OnlineChange+PeerSeenChange)."""
+        return self.admin.call("set-online-style", style=style)
+
     def set_keepalive(self, seconds):
         return self.admin.call("set-keepalive", seconds=seconds)
 

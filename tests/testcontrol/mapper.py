@@ -228,11 +228,15 @@ class Mapper:
             if kind == "full":
                 changed.append(np_)
                 continue
+            patch = dict(kind["patch"])
             if kind.get("online") is not None:
-                online[str(nid)] = kind["online"]
-                seen[str(nid)] = not kind["online"]
-            if kind.get("patch"):
-                patches.append(dict(kind["patch"], NodeID=nid))
+                if self.cfg.online_style == "change":
+                    online[str(nid)] = kind["online"]
+                    seen[str(nid)] = not kind["online"]
+                else:       # Headscale: change.NodeOnline/NodeOffline
+                    patch["Online"] = kind["online"]
+            if patch:
+                patches.append(dict(patch, NodeID=nid))
         if changed:
             r["PeersChanged"] = changed
         if patches:

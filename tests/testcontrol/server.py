@@ -42,6 +42,9 @@ class Config:
         self.admin_socket = kw.get("admin_socket")
         self.ephemeral_timeout = float(kw.get("ephemeral_timeout", 1800.0))
         self.auth_timeout = float(kw.get("auth_timeout", 900.0))
+        # How peers learn of online/offline: "patch" = PeersChangedPatch
+        # Online (Headscale), "change" = OnlineChange + PeerSeenChange.
+        self.online_style = kw.get("online_style", "patch")
 
 
 class Server(RegisterMixin, MapMixin):
