@@ -366,7 +366,7 @@ def tc():
     t.cleanup()
 
 
-# -- tests ---------------------------------------------------------------------
+# -- tests -------------------------------------------------------------------
 
 def http_get(addr, path):
     host, port = addr.rsplit(":", 1)
@@ -641,7 +641,8 @@ def test_policy_compilation(tc):
                       "dst": ["tag:web:22"]}]}
     tc.set_policy(pol2)
     d = w.wait(lambda m: "PacketFilter" in m)
-    assert len(d["PacketFilter"]) == 1 and "IPProto" not in d["PacketFilter"][0]
+    rule = d["PacketFilter"]
+    assert len(rule) == 1 and "IPProto" not in rule[0]
     assert [p["Ports"]["First"] for p in d["PacketFilter"][0]["DstPorts"]] \
         == [80, 80, 22, 22]
     assert d["PacketFilters"] == {"base": d["PacketFilter"]}

@@ -107,8 +107,8 @@ def ctl(argv):
     ap.add_argument("op", help="nodes, preauth-key, delete-node, "
                     "expire-node, approve-routes, pending, approve-auth, "
                     "set-policy, filter, fault, clear-faults, set-dns, "
-                    "set-derpmap, set-keepalive, set-online-style, fake-nodes, "
-                    "info")
+                    "set-derpmap, set-keepalive, set-online-style, "
+                    "fake-nodes, info")
     ap.add_argument("args", nargs="?", default="{}",
                     help="JSON object of arguments, e.g. '{\"user\":\"a\"}'")
     a = ap.parse_args(argv)

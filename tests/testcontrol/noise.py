@@ -1,7 +1,7 @@
 """Responder side of controlbase: Noise_IK_25519_ChaChaPoly_BLAKE2s plus the
 record framing used after the handshake.
 
-Facts from tailscale/tailscale control/controlbase/{handshake,conn,messages}.go:
+Facts from tailscale/tailscale control/controlbase/{handshake,conn,messages}:
 initiation = 2-byte BE version, type 1, BE length 96, e(32) + enc(s)(48) +
 tag(16) = 101 bytes; response = type 2, BE length 48, e(32) + tag(16) = 51
 bytes; error = type 3, BE length, text. Records: type 4, BE length, AEAD
