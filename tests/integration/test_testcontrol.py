@@ -728,7 +728,13 @@ def test_handshake_faults(tc):
         with pytest.raises(RuntimeError, match="injected"):
             c.read_handshake()
     tc.clear_faults()
-    Client(tc.addr, pub).open()
+    c = Client(tc.addr, pub).open()
+    tc.fault("bad_register_json")
+    st, body = c.call("/machine/register", {"Version": CAPVER,
+                                            "NodeKey": node_key()})
+    assert st == 200
+    with pytest.raises(ValueError):
+        json.loads(body)
 
 
 def test_state_survives_restart(tc):

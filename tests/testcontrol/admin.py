@@ -6,7 +6,7 @@ import json
 
 from . import http1
 from . import policy as pol
-from .common import HANDSHAKE_FAULTS, MAP_FAULTS
+from .common import HANDSHAKE_FAULTS, MAP_FAULTS, REGISTER_FAULTS
 from .state import rfc3339
 
 
@@ -104,9 +104,10 @@ def op_filter(srv, a):
 
 def op_fault(srv, a):
     kind = a.get("kind")
-    if kind not in MAP_FAULTS + HANDSHAKE_FAULTS:
+    kinds = MAP_FAULTS + HANDSHAKE_FAULTS + REGISTER_FAULTS
+    if kind not in kinds:
         raise ValueError(f"unknown fault {kind!r}; one of "
-                         f"{', '.join(MAP_FAULTS + HANDSHAKE_FAULTS)}")
+                         f"{', '.join(kinds)}")
     f = {"kind": kind, "node": a.get("node"), "count": int(a.get("count", 1))}
     srv.faults.append(f)
     if kind in MAP_FAULTS:

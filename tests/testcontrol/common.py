@@ -8,6 +8,7 @@ MAX_NOISE_BODY = 1 << 20        # Headscale's noiseBodyLimit
 MAP_FAULTS = ("bad_noise", "bad_zstd", "not_zstd", "bad_json",
               "oversized_frame", "oversized_noise", "drop")
 HANDSHAKE_FAULTS = ("bad_handshake", "handshake_error")
+REGISTER_FAULTS = ("bad_register_json",)
 
 
 def ci_get(d, name, default=None):

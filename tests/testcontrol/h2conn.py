@@ -151,7 +151,10 @@ class NoiseConn:
                 await self.respond(sid, 405, b"method not allowed\n")
                 return
             status, resp = await self.server.register(self, body)
-            if isinstance(resp, dict):
+            if self.server.take_fault(("bad_register_json",)):
+                await self.respond(sid, 200, b'{"User":{"ID":[}garbage\n',
+                                   ctype="application/json; charset=utf-8")
+            elif isinstance(resp, dict):
                 await self.respond(sid, status, (json.dumps(resp) +
                                                  "\n").encode(),
                                    ctype="application/json; charset=utf-8")

@@ -226,8 +226,9 @@ class TestControl:
 
     def fault(self, kind, node=None, count=1):
         """kind: bad_noise, bad_zstd, not_zstd, bad_json, oversized_frame,
-        oversized_noise, drop (next map message) or bad_handshake,
-        handshake_error (next ts2021 upgrade). count -1 = until cleared."""
+        oversized_noise, drop (next map message), bad_handshake,
+        handshake_error (next ts2021 upgrade) or bad_register_json (next
+        register answer). count -1 = until cleared."""
         return self.admin.call("fault", kind=kind, node=node, count=count)
 
     def clear_faults(self):
