@@ -73,7 +73,10 @@ class NoiseConn:
                     self.flush()
                     break
                 for ev in events:
-                    self._event(ev)
+                    try:
+                        self._event(ev)
+                    except h2.exceptions.StreamClosedError:
+                        pass    # the peer reset that stream meanwhile
                 self.flush()
                 await self.writer.drain()
         except (ConnectionError, OSError) as e:

@@ -66,30 +66,31 @@ class MapMixin:
         await sess.run()
 
     def _apply_map_update(self, n, req):
-        changed = False
+        # Validate everything first: Go rejects the whole request while
+        # decoding, before anything is applied.
         hi = _ci_get(req, "Hostinfo")
-        if hi is not None:
-            if not isinstance(hi, dict):
-                raise ValueError("Hostinfo must be an object")
-            if hi != n["hostinfo"]:
-                n["hostinfo"] = hi
-                self._request_tags(n)
-                self.apply_auto_approve(n)
-                changed = True
+        if hi is not None and not isinstance(hi, dict):
+            raise ValueError("Hostinfo must be an object")
         eps = _ci_get(req, "Endpoints")
         if eps is not None:
             if not isinstance(eps, list):
                 raise ValueError("Endpoints must be a list")
             eps = [check_addrport(e) for e in eps]
-            if eps != n["endpoints"]:
-                n["endpoints"] = eps
-                changed = True
         dk = _ci_get(req, "DiscoKey")
         if dk:
             dk = hexkey("discokey", dk)
-            if dk != n["disco_key"]:
-                n["disco_key"] = dk
-                changed = True
+        changed = False
+        if hi is not None and hi != n["hostinfo"]:
+            n["hostinfo"] = hi
+            self._request_tags(n)
+            self.apply_auto_approve(n)
+            changed = True
+        if eps is not None and eps != n["endpoints"]:
+            n["endpoints"] = eps
+            changed = True
+        if dk and dk != n["disco_key"]:
+            n["disco_key"] = dk
+            changed = True
         if changed:
             self.state.save()
         return changed
