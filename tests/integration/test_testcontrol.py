@@ -231,10 +231,21 @@ class Client:
                                    (":authority", "control"),
                                    (":path", path),
                                    ("content-type", "application/json")])
-        self.h2.send_data(sid, data, end_stream=True)
-        self.send_plain(self.h2.data_to_send())
         self.streams[sid] = {"body": b"", "ended": False}
-        return sid
+        while True:     # respect the server's flow-control window
+            room = min(self.h2.local_flow_control_window(sid),
+                       self.h2.max_outbound_frame_size)
+            chunk, rest = data[:room], data[room:]
+            if room > 0 or not data:
+                self.h2.send_data(sid, chunk, end_stream=not rest)
+                self.send_plain(self.h2.data_to_send())
+                data = rest
+                if not data:
+                    return sid
+            if self.streams[sid]["ended"]:
+                return sid          # answered (e.g. 413) before the end
+            if room <= 0:
+                self.pump()
 
     def wait_response(self, sid, timeout=10):
         deadline = time.monotonic() + timeout
@@ -815,6 +826,11 @@ def test_malformed_client_input(tc):
     c2.connect()
     c2.read_handshake()
     c2.send_plain(b"this is not an HTTP/2 preface at all\r\n\r\n")
+    # A body over Headscale's 1 MiB Noise limit.
+    c3 = Client(tc.addr, pub).open()
+    sid = c3.request("/machine/register", {"Version": CAPVER,
+                                           "Hostinfo": "x" * (1 << 20)})
+    assert c3.wait_response(sid)[0] == 413
     # A map request with a malformed body and an unknown node key.
     c = Client(tc.addr, pub).open()
     assert c.call("/machine/map", "junk")[0] == 500
@@ -822,7 +838,8 @@ def test_malformed_client_input(tc):
     assert c.call("/machine/map", map_req("nodekey:zz"))[0] == 500
     deadline = time.monotonic() + 5
     want = {"noise_record_error": 1, "h2_protocol_error": 1, "bad_http": 2,
-            "bad_map_json": 1, "map_refused": 1, "bad_map": 1}
+            "bad_map_json": 1, "map_refused": 1, "bad_map": 1,
+            "body_too_large": 1}
     while time.monotonic() < deadline:
         counters = tc.counters()
         if all(counters.get(k) == v for k, v in want.items()):
