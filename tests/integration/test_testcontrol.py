@@ -925,6 +925,32 @@ def test_big_netmap(tc):
     b.close()
 
 
+def test_example_policy_file():
+    pfile = os.path.join(REPO, "tests", "testcontrol", "example-policy.json")
+    t = TestControl(addr=f"127.0.0.1:{free_port()}",
+                    extra_args=["--policy", pfile])
+    t.start()
+    try:
+        srv = Joined(t, "srv", key=t.preauth_key(user="bob",
+                                                 tags=["tag:server"]))
+        bob = Joined(t, "bobpc", key=t.preauth_key(user="bob"))
+        ms = srv.next()
+        srv.apply(ms)
+        bid = t.node("bobpc")["id"]
+        srv.wait(lambda m: bid in srv.peers)
+        rules = t.filter_for("srv")["filter"]
+        bob_ips = t.node("bobpc")["ips"]
+        member = [r for r in rules if sorted(r["SrcIPs"]) == sorted(bob_ips)]
+        assert member and sorted({p["Ports"]["First"] for p in
+                                  member[0]["DstPorts"]}) == [22, 80, 443]
+        # bobpc: nothing may reach it (bob is no admin), but it sees srv.
+        mb = bob.next()
+        assert "PacketFilter" not in mb
+        assert [p["Name"] for p in mb["Peers"]] == ["srv.tailnet.test."]
+    finally:
+        t.cleanup()
+
+
 def test_dns_derp_and_tags_config(tmp_path):
     t = TestControl(addr=f"127.0.0.1:{free_port()}", base_domain="ts.example",
                     extra_args=["--derp", "7:127.0.0.1:3345",
