@@ -1020,3 +1020,18 @@ def test_deleted_node_stream_ends(tc):
     assert a.c.call("/machine/map", map_req(a.nk))[0] == 404
     r = register(a.c, None, a.nk, "gone")
     assert r["AuthURL"] and not r["MachineAuthorized"]
+
+
+def test_fan_out_to_many_sessions(tc):
+    nodes = [Joined(tc, f"n{i}") for i in range(8)]
+    for j in nodes:
+        j.wait(lambda m: len(j.peers) == 7 and all(
+            p.get("Online") for p in j.peers.values()), limit=60)
+    # One leaves: every other session hears of it.
+    gone = tc.node("n3")["id"]
+    nodes[3].close()
+    tc.delete_node("n3")
+    for i, j in enumerate(nodes):
+        if i != 3:
+            j.wait(lambda m: gone not in j.peers, limit=60)
+    assert len(tc.info()["online"]) == 7
