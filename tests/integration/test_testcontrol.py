@@ -469,9 +469,17 @@ def test_register_authkey_and_errors(tc):
     c2 = Client(tc.addr, pub).open()
     r = register(c2, key, node_key(), "two")
     assert r["Error"] == "authkey already used"
-    # Unknown key.
+    # Unknown and expired keys.
     assert register(c2, "tskey-nope", node_key(), "x")["Error"] == \
         "invalid pre auth key"
+    old = tc.preauth_key(user="alice", expiration=-1)
+    assert register(c2, old, node_key(), "x")["Error"] == "authkey expired"
+    # A reusable key registers several machines.
+    multi = tc.preauth_key(user="carol", reusable=True)
+    for i in range(2):
+        ci = Client(tc.addr, pub).open()
+        r = register(ci, multi, node_key(), f"multi{i}")
+        assert r["MachineAuthorized"] and r["Login"]["LoginName"] == "carol"
     # Re-register after a restart: no auth, same key -> current state.
     r = register(c, None, nk, "one")
     assert r["MachineAuthorized"] and r["Error"] == ""
