@@ -24,6 +24,7 @@ NOISE_CAPVER = 39               # Headscale NoiseCapabilityVersion
 EARLY_NOISE_CAPVER = 49
 EARLY_MAGIC = b"\xff\xff\xffTS"
 UPGRADE = "tailscale-control-protocol"
+HTTP_IDLE_TIMEOUT = 60.0        # seconds for a whole plain-HTTP request
 
 
 class Config:
@@ -157,7 +158,12 @@ class Server(RegisterMixin, MapMixin):
     async def _client(self, reader, writer):
         try:
             while True:     # HTTP/1.1 keep-alive until EOF or an upgrade
-                req = await http1.read_request(reader)
+                try:        # idle or trickling clients do not stay forever
+                    req = await asyncio.wait_for(
+                        http1.read_request(reader), HTTP_IDLE_TIMEOUT)
+                except asyncio.TimeoutError:
+                    self.count("http_timeout", "no complete request")
+                    return
                 if req is None:
                     return
                 if req.path == "/ts2021" and req.method in ("GET", "POST"):
