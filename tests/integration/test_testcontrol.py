@@ -436,11 +436,12 @@ def test_upgrade_errors(tc):
     assert Client(tc.addr, pub).connect(upgrade=False)[0] == 500
     assert Client(tc.addr, pub).connect(header="")[0] == 400
     assert Client(tc.addr, pub).connect(header="!!notbase64")[0] == 400
-    # Wrong size: 101 then a type-3 error frame.
-    c = Client(tc.addr, pub)
-    assert c.connect(raw_init=b"\0" * 50)[0] == 101
-    with pytest.raises(RuntimeError, match="wrong handshake initiation size"):
-        c.read_handshake()
+    # Wrong size or type: 101 then close (the error frame stays corked).
+    for raw in (b"\0" * 50, b"\0\x91\x02\0\x60" + b"\0" * 96):
+        c = Client(tc.addr, pub)
+        assert c.connect(raw_init=raw)[0] == 101
+        with pytest.raises(EOFError):
+            c.read_handshake()
     # Encrypted to the wrong server key: 101 then close.
     c = Client(tc.addr, keypair()[1])
     assert c.connect()[0] == 101
@@ -454,7 +455,8 @@ def test_upgrade_errors(tc):
     # The server still serves after all of that.
     Client(tc.addr, pub).open()
     assert tc.counters()["ts2021_refused"] == 3
-    assert len(tc.upgrade_times()) == 7
+    assert len(tc.upgrade_times()) == 8
+    assert tc.counters()["noise_handshake_failed"] == 3
 
 
 def test_register_authkey_and_errors(tc):

@@ -38,8 +38,8 @@ INVALID_NONCE = (1 << 64) - 1
 
 
 class HandshakeError(Exception):
-    """A refused initiation. `reply` is the error text controlbase sends in a
-    type-3 frame, or None where the real server just closes."""
+    """A refused initiation. `reply` is the text controlbase.Server would put
+    in a type-3 frame (which controlhttp's corking then drops), else None."""
 
     def __init__(self, msg, reply=None):
         super().__init__(msg)

@@ -250,9 +250,10 @@ class Server(RegisterMixin, MapMixin):
             version, machine, resp, tr = noise.respond(
                 self.noise_priv, init, corrupt_tag=fault == "bad_handshake")
         except noise.HandshakeError as e:
+            # controlbase.Server writes its type-3 error into the corked
+            # conn, and AcceptHTTP closes without uncorking: the client sees
+            # the 101 and then EOF.  (The handshake_error fault sends one.)
             self.count("noise_handshake_failed", str(e))
-            if e.reply:
-                writer.write(noise.error_frame(e.reply))
             await writer.drain()
             return
         if fault == "handshake_error":
