@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "dns_intercept.h"
 #include "log.h"
 #include "netd.h"
 #include "offload.h"
@@ -29,11 +30,14 @@ on_tun(uv_poll_t *h, int status, int events)
 		ssize_t n = read(nd->tun_fd, tunbuf, sizeof(tunbuf));
 		if (n <= 0)
 			break;
+		if (dns_intercept(nd, tunbuf, (size_t)n))
+			continue;
 		if (nd->wg.on)
 			wg_io_from_tun(nd, tunbuf, (size_t)n);
 		else
 			nd->tun_rx_no_peer++;
 	}
+	dns_intercept_flush(nd);
 	if (nd->wg.on)
 		wg_io_flush(nd);
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dns_os.h"
 #include "log.h"
 #include "pm_config.h"
 #include "privd.h"
@@ -37,13 +38,15 @@ usage(void)
 	    "[--dnsd-user U]\n"
 	    "             [--operator-group G] [--libexec-dir DIR] [--debug]\n"
 	    "             [--wg-config FILE]   (plain WireGuard, wg-quick "
-	    "format)\n");
+	    "format)\n"
+	    "             [--dns-config FILE] [--accept-dns] "
+	    "[--resolv-conf PATH]\n");
 	exit(2);
 }
 
 enum { O_STATE = 256, O_SOCKET, O_TUN, O_CONFIG, O_MTU, O_NETD_USER,
 	O_CTRLD_USER, O_DNSD_USER, O_OPGROUP, O_LIBEXEC, O_WG_CONFIG, O_DEBUG,
-	O_HELP };
+	O_HELP, O_DNS_CONFIG, O_ACCEPT_DNS, O_RESOLV_CONF };
 
 static const struct option longopts[] = {
 	{ "state-dir", required_argument, NULL, O_STATE },
@@ -59,6 +62,9 @@ static const struct option longopts[] = {
 	{ "wg-config", required_argument, NULL, O_WG_CONFIG },
 	{ "debug", no_argument, NULL, O_DEBUG },
 	{ "help", no_argument, NULL, O_HELP },
+	{ "dns-config", required_argument, NULL, O_DNS_CONFIG },
+	{ "accept-dns", no_argument, NULL, O_ACCEPT_DNS },
+	{ "resolv-conf", required_argument, NULL, O_RESOLV_CONF },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -91,6 +97,13 @@ set_option(struct privd_opts *o, int id, const char *v)
 	case O_LIBEXEC: o->libexec_dir = v; break;
 	case O_WG_CONFIG: o->wg_config = v; break;
 	case O_DEBUG: o->debug = true; break;
+	case O_DNS_CONFIG: o->dns_config = v; break;
+	case O_ACCEPT_DNS: o->accept_dns = true; break;
+	case O_RESOLV_CONF:
+		if (v[0] != '/')
+			return -EINVAL;
+		o->resolv_conf = v;
+		break;
 	default: return -ENOENT;
 	}
 	return 0;
@@ -290,6 +303,7 @@ open_resources(struct privd *pd)
 	wgmode_flush_rules(pd);
 	if (pd->opt.wg_config != NULL)
 		wgmode_open(pd);
+	dns_os_start(pd);
 
 	if ((fd = tun_create(pd->opt.tun_name, pd->opt.tun_mtu,
 	    &pd->tun_ifindex)) < 0) {
@@ -297,6 +311,7 @@ open_resources(struct privd *pd)
 		fatal("cannot create TUN device %s", pd->opt.tun_name);
 	}
 	pd->tun_fd = fd;
+	dns_os_routes(pd);
 	if ((fd = api_socket_create(pd->opt.socket_path)) < 0) {
 		errno = -fd;
 		fatal("cannot create local API socket %s", pd->opt.socket_path);
@@ -320,6 +335,7 @@ main(int argc, char **argv)
 		.tun_mtu = 1280,
 		.users = { "_pm-net", "_pm-ctrl", "_pm-dns" },
 		.operator_group = "privmesh",
+		.resolv_conf = DNS_RESOLV_CONF,
 	};
 	parse_args(&pd.opt, argc, argv);
 	log_set_debug(pd.opt.debug);
@@ -356,6 +372,7 @@ main(int argc, char **argv)
 	    pd.opt.tun_name, pd.opt.socket_path, pd.opt.state_dir);
 	uv_run(pd.loop, UV_RUN_DEFAULT);
 	wgmode_flush_rules(&pd);
+	dns_os_stop(&pd);
 	unlink(pd.opt.socket_path);
 	log_info("stopped");
 	return pd.exit_code;

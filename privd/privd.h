@@ -52,6 +52,9 @@ struct privd_opts {
 	const char	*tun_name;
 	const char	*config;
 	const char	*wg_config;	/* plain-WireGuard mode */
+	const char	*dns_config;	/* static DNS config for dnsd */
+	const char	*resolv_conf;
+	bool		 accept_dns;	/* manage resolv.conf */
 	const char	*libexec_dir;
 	const char	*users[PRIVD_NCHILD];	/* netd, ctrld, dnsd order */
 	const char	*operator_group;
@@ -75,6 +78,7 @@ struct privd {
 	int		 exit_code;
 	struct nl	 nl;
 	int		 wg_fd;			/* the wg-quick file, for netd */
+	int		 dns_fd;		/* --dns-config, for dnsd */
 	bool		 wg_applied;
 	int		 udp_fd;		/* marked WireGuard socket */
 	unsigned	 udp_port;

@@ -234,6 +234,8 @@ static const struct sc_rule privd_files[] = {
 	ALLOW(readlink), ALLOW(readlinkat), ALLOW(access), ALLOW(faccessat),
 	ALLOW(faccessat2), ALLOW(stat), ALLOW(lstat), ALLOW(newfstatat),
 	ALLOW(statx), ALLOW(fstatfs), ALLOW(statfs), ALLOW(getdents64),
+	/* --accept-dns: the resolv.conf backup is moved back at stop */
+	ALLOW(rename), ALLOW(renameat), ALLOW(renameat2),
 };
 
 /* fork + exec of the children: no namespace flags on clone (glibc's
