@@ -314,3 +314,57 @@ def test_config_error_is_reported(netns):
         s.wait_running()
     finally:
         s.cleanup()
+
+
+def pb_field(num, value):
+    """One protobuf field: varint for ints/bools, length-delimited for
+    bytes (hand-encoded, so the test shares nothing with protobuf-c)."""
+    def varint(n):
+        out = b""
+        while True:
+            b, n = n & 0x7f, n >> 7
+            out += bytes([b | (0x80 if n else 0)])
+            if not n:
+                return out
+    if isinstance(value, (bool, int)):
+        return varint(num << 3) + varint(int(value))
+    if isinstance(value, str):
+        value = value.encode()
+    return varint(num << 3 | 2) + varint(len(value)) + value
+
+
+def dns_config(gen, more, hosts=(), routes=()):
+    body = pb_field(1, gen) + (pb_field(2, True) if more else b"")
+    for name, addrs in hosts:
+        body += pb_field(3, pb_field(1, name) +
+                         b"".join(pb_field(2, a) for a in addrs))
+    for suffix in routes:
+        body += pb_field(5, pb_field(1, suffix))
+    body += pb_field(8, True)
+    return pb_field(2, body)       # CtrldToDnsd.dns_config
+
+
+def test_ctrld_dns_config_transaction(node):
+    """ctrld's DnsConfig replaces the file's model, in parts of one
+    generation committed by the last; an unfinished generation is never
+    served."""
+    fd = node.suite.channel_fd("ctrld", "dnsd")
+    s = socket.socket(fileno=fd)
+    try:
+        s.send(dns_config(7, True, hosts=[("gamma.corp.example.",
+                                           ["100.64.1.7"])]))
+        time.sleep(0.3)
+        # part one alone changes nothing
+        assert node.q("alpha.tail.example")[1] == ["100.64.0.2"]
+        s.send(dns_config(7, False, hosts=[("delta.corp.example.",
+                                            ["fd7a:115c:a1e0::7"])],
+                          routes=["corp.example."]))
+        wait_for(lambda: node.q("gamma.corp.example")[1] == ["100.64.1.7"],
+                 what="the new model")
+        assert node.q("delta.corp.example", "AAAA")[1] == ["fd7a:115c:a1e0::7"]
+        assert node.q("nope.corp.example")[0] == "NXDOMAIN"
+        # the file's names went with the old model
+        assert node.q("alpha.tail.example")[0] != "NOERROR" or \
+            node.q("alpha.tail.example")[1] == []
+    finally:
+        s.close()
