@@ -1,8 +1,9 @@
 /*
  * netd's side of the TUN device: privd created it (IFF_VNET_HDR, TSO and
  * checksum offloads on) and passed the fd.  Each read is a virtio_net_hdr
- * and a packet or a TCP super-packet of up to 64 KiB; it goes to
- * WireGuard when it is configured (which cuts it up, offload.c);
+ * and a packet or a TCP super-packet of up to 64 KiB.  DNS for the
+ * quad-100 addresses goes to dnsd (dns_intercept.c); the rest goes to
+ * WireGuard when it is configured (which cuts it up, offload.c),
  * otherwise it is dropped and counted.
  */
 #include <errno.h>
