@@ -16,7 +16,10 @@ Two comparisons, taking turns for --rounds rounds:
   forward  dnsd forwarding to unbound  vs  dnsmasq forwarding to the same
            unbound; 200000 distinct names, so both mostly miss their caches
 Each run: dnsperf -l --seconds, -c 8 -T 2 -q 500 (queries per second over the
-whole run).  p99 latency comes from a second, shorter dnsperf -v run per
+whole run), with the CPU seconds per second each server process used
+(netd and dnsd for privmesh, dnsmasq for dnsmasq, plus unbound when
+forwarding).
+p99 latency comes from a second, shorter dnsperf -v run per
 server at the same load.  Prints every run, the medians, the ratios and
 dnsd's (and netd's) RSS.  Everything shares the machine's 2 cores: dnsperf,
 the kernel's TUN path, netd, dnsd / dnsmasq, unbound.
@@ -105,13 +108,16 @@ remote-control:
     def start(self):
         d = self.dir
         self.files()
-        self.spawn("unbound", "-d", "-c", f"{d}/unbound.conf")
+        self.unbound = self.spawn("unbound", "-d", "-c", f"{d}/unbound.conf")
         common = ["dnsmasq", "-k", "--conf-file=/dev/null", "--no-resolv",
                   "--no-hosts", "--pid-file", "--user=root",
                   "--listen-address=127.0.0.1", "--bind-interfaces"]
-        self.spawn(*common, "--port=5353", f"--addn-hosts={d}/hosts",
-                   "--local-ttl=600")
-        self.spawn(*common, "--port=5354", "--server=127.0.0.1#5300")
+        self.dnsmasq = {
+            "local": self.spawn(*common, "--port=5353",
+                                f"--addn-hosts={d}/hosts", "--local-ttl=600"),
+            "forward": self.spawn(*common, "--port=5354",
+                                  "--server=127.0.0.1#5300"),
+        }
         self.suite = pmtest.Suite(self.ns, extra_args=[
             "--dns-config", f"{d}/dns.json", "--resolv-conf",
             f"{d}/resolv.conf"])
@@ -121,6 +127,10 @@ remote-control:
             "dig", "+short", "+time=1", "+tries=1", "@100.100.100.100",
             "h1.tail.example", check=False).stdout.strip() == "100.64.0.2",
             what="dnsd")
+        pmtest.wait_for(lambda: self.ns.run(
+            "dig", "+short", "+time=1", "+tries=1", "@127.0.0.1", "-p", "5353",
+            "h1.tail.example", check=False).stdout.strip() == "100.64.0.2",
+            what="dnsmasq with the hosts file")
         pmtest.wait_for(lambda: self.ns.run(
             "dig", "+short", "+time=1", "+tries=1", "@127.0.0.1", "-p", "5354",
             "x.fwd.test", check=False).stdout.strip() == "192.0.2.1",
@@ -141,6 +151,23 @@ remote-control:
         lost = re.search(r"Queries lost:\s+(\d+)", out).group(1)
         return qps, int(lost)
 
+    def cpu(self, pid):
+        """utime + stime of a process, in seconds."""
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def pids(self, kind, name):
+        """The processes serving this run (`ip netns exec` execs in place,
+        so a Popen's pid is the server's)."""
+        if name == "dnsd":
+            p = {n: self.suite.pid(n) for n in ("netd", "dnsd")}
+        else:
+            p = {"dnsmasq": self.dnsmasq[kind].pid}
+        if kind == "forward":
+            p["unbound"] = self.unbound.pid
+        return p
+
     def rss(self, name):
         st = pmtest.proc_status(self.suite.pid(name))
         return st["VmRSS"]
@@ -156,11 +183,16 @@ remote-control:
         for r in range(self.args.rounds):
             for kind, pair in targets.items():
                 for name, server, port, qf in pair:
+                    pids = self.pids(kind, name)
+                    before = {n: self.cpu(p) for n, p in pids.items()}
                     qps, lost = self.dnsperf(server, port, qf,
                                              self.args.seconds)
+                    cpu = " ".join(
+                        f"{n} {(self.cpu(p) - before[n]) / self.args.seconds:.2f}"
+                        for n, p in pids.items())
                     res.setdefault((kind, name), []).append(qps)
                     print(f"round {r + 1} {kind:7s} {name:8s} {qps:10.0f} qps"
-                          f"  lost {lost}", flush=True)
+                          f"  lost {lost:5d}  cpu/s: {cpu}", flush=True)
         p99 = {}
         for kind, pair in targets.items():
             for name, server, port, qf in pair:

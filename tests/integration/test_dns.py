@@ -368,3 +368,16 @@ def test_ctrld_dns_config_transaction(node):
             node.q("alpha.tail.example")[1] == []
     finally:
         s.close()
+
+
+@pytest.mark.parametrize("victim", ["dnsd", "netd"])
+def test_answers_again_after_restart(node, victim):
+    """privd passes the config file and host resolvers to a restarted dnsd;
+    a restarted netd gets the TUN back and the quad-100 routes stayed."""
+    assert node.q("alpha.tail.example")[1] == ["100.64.0.2"]
+    os.kill(node.suite.pid(victim), signal.SIGKILL)
+    node.suite.wait_running(restarts={victim: 1})
+    wait_for(lambda: node.dig(f"@{Q4}", "alpha.tail.example", "+short",
+                              check=False).stdout.split() == ["100.64.0.2"],
+             what="answers after the restart")
+    assert node.q("www.home.arpa")[1] == ["192.0.2.80"]
