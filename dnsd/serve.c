@@ -107,10 +107,19 @@ serve_one(struct dnsd *dd, const Pm__DnsPacket *p)
 	if (cap > DNSD_TCP_REPLY_MAX)
 		cap = DNSD_TCP_REPLY_MAX;
 	if (r < 0) {
+		static struct ratelimit rl = RATELIMIT_INIT(1000, 5);
+		unsigned missed;
+
 		if (r == -DNS_RCODE_FORMERR)
 			dd->ctr.formerr++;
 		else
 			dd->ctr.notimp++;
+		if (ratelimit_ok(&rl, now_ms(), &missed))
+			log_debug("malformed query (%u bytes): %s (%llu FORMERR, "
+			    "%llu NOTIMP so far)", (unsigned)p->msg.len,
+			    r == -DNS_RCODE_FORMERR ? "FORMERR" : "NOTIMP",
+			    (unsigned long long)dd->ctr.formerr,
+			    (unsigned long long)dd->ctr.notimp);
 		len = answer_error(&q, false, (unsigned)-r, out, cap);
 	} else if (q.edns && q.edns_version > 0)
 		len = answer_error(&q, true, DNS_RCODE_BADVERS, out, cap);
