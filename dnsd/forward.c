@@ -100,11 +100,28 @@ hash_del(struct fwd *f, struct fwd_pending *p)
 {
 	struct fwd_pending **pp = &f->hash[hslot(p->sock, p->id)];
 
+	if (!p->in_hash)
+		return;
 	while (*pp && *pp != p)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = p->hnext;
 	p->hnext = NULL;
+	p->in_hash = false;
+	f->socks[p->sock].outstanding--;
+}
+
+static void
+hash_add(struct fwd *f, struct fwd_pending *p)
+{
+	struct fwd_sock *s = &f->socks[p->sock];
+
+	p->hnext = f->hash[hslot(p->sock, p->id)];
+	f->hash[hslot(p->sock, p->id)] = p;
+	p->in_hash = true;
+	s->outstanding++;
+	if (++s->uses >= FWD_SOCK_USES)
+		s->draining = true;
 }
 
 static void
@@ -170,13 +187,24 @@ build_query(const struct fwd_pending *p, uint8_t *buf, size_t cap)
 	return dns_b_finish(&b, 0);
 }
 
+/* A random socket of the family that still takes queries; a draining
+ * one only if every socket is draining. */
 static int
 pick_sock(struct fwd *f, uint8_t family)
 {
 	unsigned base = family == AF_INET ? 0 : FWD_SOCKS;
-	unsigned i = base + rand32() % FWD_SOCKS;
+	unsigned start = rand32() % FWD_SOCKS;
+	int any = -1;
 
-	return f->socks[i].fd >= 0 ? (int)i : -1;
+	for (unsigned k = 0; k < FWD_SOCKS; k++) {
+		unsigned i = base + (start + k) % FWD_SOCKS;
+		if (f->socks[i].fd < 0)
+			continue;
+		if (!f->socks[i].draining)
+			return (int)i;
+		any = (int)i;
+	}
+	return any;
 }
 
 /* (Re)sends p to its current resolver with a fresh ID and socket. */
@@ -198,8 +226,7 @@ send_udp(struct fwd *f, struct fwd_pending *p)
 	do
 		p->id = (uint16_t)rand32();
 	while (lookup(f, p->sock, p->id) != NULL);
-	p->hnext = f->hash[hslot(p->sock, p->id)];
-	f->hash[hslot(p->sock, p->id)] = p;
+	hash_add(f, p);
 	n = build_query(p, buf, sizeof(buf));
 	sl = to_sockaddr(up, &ss);
 	tl_del(f, p);
@@ -468,6 +495,27 @@ tcp_start(struct fwd *f, struct fwd_pending *p)
 	uv_poll_start(p->tcp_poll, UV_WRITABLE, on_tcp);
 }
 
+static int open_sock(struct fwd *f, unsigned i, uint8_t family);
+
+/* A socket that has carried its share is replaced once idle, here in the
+ * timer rather than while its answers are being read. */
+static void
+renew_socks(struct fwd *f)
+{
+	for (unsigned i = 0; i < 2 * FWD_SOCKS; i++) {
+		struct fwd_sock *s = &f->socks[i];
+		if (!s->draining || s->outstanding > 0)
+			continue;
+		uv_poll_stop(s->poll);
+		uv_close((uv_handle_t *)s->poll, (uv_close_cb)free);
+		s->poll = NULL;
+		close(s->fd);
+		if (open_sock(f, i, s->family) < 0)
+			log_warnx("upstream socket %u: cannot renew: %s", i,
+			    strerror(errno));
+	}
+}
+
 /* Timeouts. */
 
 static void
@@ -476,6 +524,7 @@ on_timer(uv_timer_t *t)
 	struct fwd *f = t->data;
 	uint64_t now = now_ms();
 
+	renew_socks(f);
 	while (f->thead != NULL && f->thead->deadline_ms <= now) {
 		struct fwd_pending *p = f->thead;
 		f->ctr.timeouts++;
@@ -551,6 +600,7 @@ open_sock(struct fwd *f, unsigned i, uint8_t family)
 	struct fwd_sock *s = &f->socks[i];
 	struct sockaddr_storage ss = { .ss_family = family };
 
+	memset(s, 0, sizeof(*s));
 	s->f = f;
 	s->family = family;
 	s->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -559,13 +609,18 @@ open_sock(struct fwd *f, unsigned i, uint8_t family)
 	/* Port 0: the kernel draws a random ephemeral port (RFC 5452 9.2). */
 	if (bind(s->fd, (struct sockaddr *)&ss, family == AF_INET ?
 	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) < 0 ||
-	    uv_poll_init(f->loop, &s->poll, s->fd) != 0) {
+	    (s->poll = malloc(sizeof(*s->poll))) == NULL ||
+	    uv_poll_init(f->loop, s->poll, s->fd) != 0) {
+		int e = errno;
+		free(s->poll);
+		s->poll = NULL;
 		close(s->fd);
 		s->fd = -1;
-		return -errno;
+		errno = e;
+		return -e;
 	}
-	s->poll.data = s;
-	uv_poll_start(&s->poll, UV_READABLE, on_udp);
+	s->poll->data = s;
+	uv_poll_start(s->poll, UV_READABLE, on_udp);
 	return 0;
 }
 

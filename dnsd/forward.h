@@ -5,7 +5,8 @@
  *
  *   client query -> cache hit? -> reply
  *               `-> pending slot (preallocated) -> UDP query with a random
- *                   ID from a pool of sockets on kernel-random ports, EDNS0
+ *                   ID from a pool of sockets on kernel-random ports
+ *                   (re-drawn every FWD_SOCK_USES queries), EDNS0
  *   UDP answer  -> source address/port, ID and question must match, else
  *                  counted as spoofed and ignored (RFC 5452)
  *               -> TC: the same query again over TCP (RFC 7766)
@@ -17,8 +18,9 @@
  * dnsd opens these sockets itself, unmarked: an upstream reached through
  * the tunnel is fine, but an upstream that must bypass an exit node's
  * default route will need a socket marked by privd (SO_MARK needs
- * CAP_NET_ADMIN) — not done yet.  The socket pool is fixed for the
- * process's life; ports are not re-drawn per query.
+ * CAP_NET_ADMIN) — not done yet.  Each socket of the pool carries at most
+ * FWD_SOCK_USES queries; then it takes no new ones and, once its last
+ * answer is in, is replaced by a socket on a fresh random port.
  */
 #ifndef PM_DNSD_FORWARD_H
 #define PM_DNSD_FORWARD_H
@@ -38,6 +40,7 @@
 #define FWD_UPS_MAX		ZONE_ROUTE_UPS
 #define FWD_HASH		8192	/* power of two */
 #define FWD_RECV_BATCH		32
+#define FWD_SOCK_USES		128	/* queries per port before a new one */
 
 /* Where a reply goes: netd's addressing, copied back unchanged. */
 struct dns_client {
@@ -59,6 +62,7 @@ struct fwd_pending {
 	struct fwd_pending *hnext, *tprev, *tnext;
 	struct fwd	*f;
 	bool		 used;
+	bool		 in_hash;	/* waiting on a UDP socket */
 	uint8_t		 sock;		/* index into the pool */
 	uint16_t	 id;		/* ours, towards the upstream */
 	struct dns_client cl;
@@ -82,8 +86,11 @@ struct fwd_counters {
 struct fwd_sock {
 	int		 fd;
 	uint8_t		 family;
-	uv_poll_t	 poll;
+	uv_poll_t	*poll;
 	struct fwd	*f;
+	unsigned	 uses;		/* queries sent from this port */
+	unsigned	 outstanding;	/* of those, still waiting */
+	bool		 draining;	/* no new queries; reopened when idle */
 };
 
 struct fwd {
