@@ -21,6 +21,7 @@
 #define DNSD_BATCH_MAX		256	/* replies per datagram to netd */
 #define DNSD_BATCH_BYTES	60000	/* stay under the 64 KiB channel limit */
 #define DNSD_TCP_REPLY_MAX	65000	/* a TCP answer must fit one datagram */
+#define DNSD_PKT_OVERHEAD	64	/* protobuf framing per reply */
 
 struct dnsd_counters {
 	uint64_t	queries, local, formerr, notimp, dropped, replies,

@@ -52,7 +52,8 @@ dnsd_reply(struct dnsd *dd, const struct dns_client *cl, const uint8_t *msg,
 
 	if (len == 0 || len > DNS_TCP_MAX)
 		return;
-	if (b->n == DNSD_BATCH_MAX || b->used + len > DNSD_BATCH_BYTES)
+	if (b->n == DNSD_BATCH_MAX ||
+	    b->used + len + DNSD_PKT_OVERHEAD > DNSD_BATCH_BYTES)
 		dnsd_flush(dd);
 	b->cl[b->n] = *cl;
 	p = &b->pkts[b->n];
@@ -66,7 +67,7 @@ dnsd_reply(struct dnsd *dd, const struct dns_client *cl, const uint8_t *msg,
 	memcpy(b->arena + b->used, msg, len);
 	p->msg.data = b->arena + b->used;
 	p->msg.len = len;
-	b->used += len;
+	b->used += len + DNSD_PKT_OVERHEAD;
 	b->ptrs[b->n++] = p;
 	dd->ctr.replies++;
 }

@@ -12,6 +12,9 @@
 #define IPPROTO_UDP_	17
 #define IPPROTO_TCP_	6
 #define DNS_PORT	53
+/* Protobuf framing per packet (tags, lengths, addresses, port, conn), so
+ * a full batch stays within the channel's 64 KiB. */
+#define PKT_OVERHEAD	64
 
 static const uint8_t quad100_v4[4] = { 100, 100, 100, 100 };
 static const uint8_t quad100_v6[16] = { 0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0,
@@ -70,7 +73,8 @@ dns_intercept_queue(struct netd *nd, bool v6, const uint8_t *client,
 
 	if (len == 0 || len > 65535)
 		return;
-	if (batch.n == DNS_BATCH_MAX || batch.used + len > DNS_BATCH_BYTES) {
+	if (batch.n == DNS_BATCH_MAX ||
+	    batch.used + len + PKT_OVERHEAD > DNS_BATCH_BYTES) {
 		dns_icpt_ctr.batch_full++;
 		dns_intercept_flush(nd);
 	}
@@ -87,7 +91,7 @@ dns_intercept_queue(struct netd *nd, bool v6, const uint8_t *client,
 	memcpy(batch.arena + batch.used, msg, len);
 	p->msg.data = batch.arena + batch.used;
 	p->msg.len = len;
-	batch.used += len;
+	batch.used += len + PKT_OVERHEAD;
 	batch.ptrs[batch.n++] = p;
 }
 

@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #define DNS_BATCH_MAX		256	/* queries per datagram to dnsd */
-#define DNS_BATCH_BYTES		60000	/* under the 64 KiB channel limit */
+#define DNS_BATCH_BYTES		60000	/* with framing, under the 64 KiB limit */
 
 struct netd;
 typedef struct Pm__DnsPackets Pm__DnsPackets;

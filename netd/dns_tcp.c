@@ -11,8 +11,8 @@
  *   RST, or idle for DNS_TCP_IDLE_MS -> gone (RST on idle)
  *   segment for no connection -> RST (RFC 793 "reset generation")
  *
- * Bounded: DNS_TCP_CONNS connections, DNS_TCP_RBUF bytes of unfinished
- * query per connection (more is a RST).  Our segments cross only the local
+ * Bounded: DNS_TCP_CONNS connections, DNS_TCP_RBUF bytes of one unfinished
+ * query per connection (a longer query is a RST).  Our segments cross only the local
  * TUN, so nothing is retransmitted and the receive window is fixed.
  */
 #include <stddef.h>
@@ -260,6 +260,28 @@ take_messages(struct netd *nd, struct tcp_conn *c)
 	c->rlen -= off;
 }
 
+/* Appends in-order data, handing out every complete message as it goes,
+ * so a burst of pipelined queries larger than the buffer is fine; only a
+ * single message larger than DNS_TCP_RBUF resets the connection. */
+static bool
+append(struct netd *nd, struct tcp_conn *c, const uint8_t *data, size_t len)
+{
+	while (len > 0) {
+		size_t n = DNS_TCP_RBUF - c->rlen;
+		if (n == 0)
+			return false;
+		if (n > len)
+			n = len;
+		memcpy(c->rbuf + c->rlen, data, n);
+		c->rlen += n;
+		c->rcv_nxt += (uint32_t)n;
+		data += n;
+		len -= n;
+		take_messages(nd, c);
+	}
+	return true;
+}
+
 static void
 data_in(struct netd *nd, struct tcp_conn *c, uint32_t seq, uint8_t flags,
     const uint8_t *data, size_t len)
@@ -268,15 +290,9 @@ data_in(struct netd *nd, struct tcp_conn *c, uint32_t seq, uint8_t flags,
 		conn_send(nd, c, TH_ACK, NULL, 0);
 		return;
 	}
-	if (len > 0) {
-		if (c->fin_rcvd || c->rlen + len > DNS_TCP_RBUF) {
-			conn_reset(nd, c);
-			return;
-		}
-		memcpy(c->rbuf + c->rlen, data, len);
-		c->rlen += len;
-		c->rcv_nxt += (uint32_t)len;
-		take_messages(nd, c);
+	if (len > 0 && (c->fin_rcvd || !append(nd, c, data, len))) {
+		conn_reset(nd, c);
+		return;
 	}
 	if ((flags & TH_FIN) && !c->fin_rcvd) {
 		c->rcv_nxt++;

@@ -381,3 +381,27 @@ def test_answers_again_after_restart(node, victim):
                               check=False).stdout.split() == ["100.64.0.2"],
              what="answers after the restart")
     assert node.q("www.home.arpa")[1] == ["192.0.2.80"]
+
+
+def test_tcp_pipelined_burst(node):
+    """150 queries written at once on one connection (more than netd's
+    per-connection buffer): every one is answered, matched by ID."""
+    code = (
+        "import socket,struct\n"
+        "qs=b''\n"
+        "for i in range(150):\n"
+        "  q=struct.pack('>HHHHHH',i,0x100,1,0,0,0)+b'\\x05alpha\\x04tail"
+        "\\x07example\\x00'+struct.pack('>HH',1,1)\n"
+        "  qs+=struct.pack('>H',len(q))+q\n"
+        f"s=socket.create_connection(('{Q4}',53),timeout=5); s.sendall(qs)\n"
+        "buf=b''; ids=set()\n"
+        "while len(ids)<150:\n"
+        "  d=s.recv(65536)\n"
+        "  if not d: break\n"
+        "  buf+=d\n"
+        "  while len(buf)>=2 and len(buf)>=2+struct.unpack('>H',buf[:2])[0]:\n"
+        "    n=struct.unpack('>H',buf[:2])[0]; m=buf[2:2+n]; buf=buf[2+n:]\n"
+        "    assert m[-4:]==bytes([100,64,0,2]), m.hex()\n"
+        "    ids.add(struct.unpack('>H',m[:2])[0])\n"
+        "print(len(ids))\n")
+    assert node.ns.run(sys.executable, "-c", code).stdout.strip() == "150"
