@@ -405,3 +405,25 @@ def test_tcp_pipelined_burst(node):
         "    ids.add(struct.unpack('>H',m[:2])[0])\n"
         "print(len(ids))\n")
     assert node.ns.run(sys.executable, "-c", code).stdout.strip() == "150"
+
+
+def test_tcp_connections_bounded(node):
+    """netd keeps at most 64 TCP connections to quad-100: the 65th is
+    refused (RST), and once the others close a new one is served."""
+    code = (
+        "import socket,struct,time\n"
+        f"A=('{Q4}',53)\n"
+        "cs=[socket.create_connection(A,timeout=3) for _ in range(64)]\n"
+        "try:\n"
+        "  socket.create_connection(A,timeout=3); print('accepted')\n"
+        "except ConnectionRefusedError: print('refused')\n"
+        "for c in cs: c.close()\n"
+        "time.sleep(0.5)\n"
+        "q=struct.pack('>HHHHHH',7,0x100,1,0,0,0)+b'\\x04beta\\x04tail"
+        "\\x07example\\x00'+struct.pack('>HH',1,1)\n"
+        "s=socket.create_connection(A,timeout=3)\n"
+        "s.sendall(struct.pack('>H',len(q))+q)\n"
+        "d=s.recv(4096); print(list(d[-4:]))\n")
+    out = node.ns.run(sys.executable, "-c", code).stdout.split("\n")
+    assert out[0] == "refused"
+    assert out[1] == "[100, 64, 0, 3]"
