@@ -427,3 +427,17 @@ def test_tcp_connections_bounded(node):
     out = node.ns.run(sys.executable, "-c", code).stdout.split("\n")
     assert out[0] == "refused"
     assert out[1] == "[100, 64, 0, 3]"
+
+
+def test_tcp_idle_connection_reset(node):
+    """An idle TCP connection to quad-100 is reset after 10 s."""
+    code = (
+        "import socket,time\n"
+        f"s=socket.create_connection(('{Q4}',53),timeout=20)\n"
+        "t=time.time()\n"
+        "try:\n"
+        "  d=s.recv(10); r='eof' if d==b'' else 'data'\n"
+        "except ConnectionResetError: r='reset'\n"
+        "print(r, round(time.time()-t))\n")
+    r, secs = node.ns.run(sys.executable, "-c", code).stdout.split()
+    assert r == "reset" and 9 <= int(secs) <= 13, (r, secs)
