@@ -10,6 +10,9 @@ MODE
           and 0.2 s later the real answer ADDR
   tc      UDP answers are empty with TC set; TCP (RFC 7766 framing) answers
           carry ADDR
+  big     100 A records (ADDR's /24, .1 to .100), about 1.6 KB: over UDP
+          they do not fit the 1232 bytes dnsd offers, so the UDP answer is
+          empty with TC set; over TCP it is complete
 Prints "ready" when listening.  Counts what it did on stderr.
 """
 import socket
@@ -33,7 +36,7 @@ def parse_question(msg):
 def answer(qid, flags, qname, qtype, qclass, addr, tc=False):
     rd = flags & 0x0100
     hflags = 0x8000 | rd | 0x0080 | (0x0200 if tc else 0)
-    an = [] if tc or qtype != 1 else [addr]
+    an = [] if tc or qtype != 1 else addr if isinstance(addr, list) else [addr]
     out = struct.pack(">HHHHHH", qid, hflags, 1, len(an), 0, 0)
     out += qname + struct.pack(">HH", qtype, qclass)
     for a in an:
@@ -75,7 +78,10 @@ def serve_spoof(port, addr):
         s.sendto(answer(qid, flags, qname, qtype, qclass, addr), src)
 
 
-def serve_tc(port, addr):
+def serve_tc(port, addr, big=False):
+    if big:
+        net = addr.rsplit(".", 1)[0]
+        addr = [f"{net}.{i}" for i in range(1, 101)]
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.bind(("127.0.0.1", port))
     t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -110,4 +116,5 @@ def serve_tc(port, addr):
 
 if __name__ == "__main__":
     port, mode, addr = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    {"spoof": serve_spoof, "tc": serve_tc}[mode](port, addr)
+    {"spoof": serve_spoof, "tc": serve_tc,
+     "big": lambda p, a: serve_tc(p, a, big=True)}[mode](port, addr)

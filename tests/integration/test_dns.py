@@ -40,6 +40,7 @@ CONFIG = {
         "fail.test.": [{"Addr": "127.0.0.1:5399"}, {"Addr": "127.0.0.1:53"}],
         "spoof.test.": [{"Addr": "127.0.0.1:5300"}],
         "tc.test.": [{"Addr": "127.0.0.1:5301"}],
+        "big.test.": [{"Addr": "127.0.0.1:5302"}],
     },
     "Hosts": {
         "alpha.tail.example.": ["100.64.0.2", "fd7a:115c:a1e0::2"],
@@ -441,3 +442,18 @@ def test_tcp_idle_connection_reset(node):
         "print(r, round(time.time()-t))\n")
     r, secs = node.ns.run(sys.executable, "-c", code).stdout.split()
     assert r == "reset" and 9 <= int(secs) <= 13, (r, secs)
+
+
+def test_large_answer_truncation_and_tcp(node):
+    """A 1.6 KB answer: dnsd fetches it over TCP from the upstream; a UDP
+    client gets TC (EDNS 1232 or plain 512), and over TCP (netd's responder
+    sends it in several segments) the whole of it."""
+    node.upstream(5302, "big", "198.51.100.1")
+    for opts in ((), ("+noedns",)):
+        out = node.dig(f"@{Q4}", "x.big.test", "+ignore", *opts).stdout
+        assert "flags: qr tc" in out.replace(" aa", ""), out
+    out = node.dig(f"@{Q4}", "x.big.test", "+tcp", "+short").stdout.split()
+    assert sorted(out) == sorted(f"198.51.100.{i}" for i in range(1, 101))
+    # the same through dig's own fallback: UDP, TC, then TCP
+    out = node.dig(f"@{Q4}", "y.big.test", "+short").stdout.split()
+    assert len(out) == 100
