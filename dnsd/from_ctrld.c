@@ -13,6 +13,9 @@ dnsd_dispatch_ctrld(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	switch (env->msg_case) {
 	case PM__CTRLD_TO_DNSD__MSG_PROC_INFO_REQUEST:
 		return child_reply_proc_info(c, env->proc_info_request);
+	case PM__CTRLD_TO_DNSD__MSG_DNS_CONFIG:
+		dnsd_config_part(c->arg, env->dns_config);
+		return 0;
 #ifdef PM_TEST_HOOKS
 	case PM__CTRLD_TO_DNSD__MSG_TEST_FORBIDDEN_SYSCALL:
 		child_test_forbidden_syscall(c);

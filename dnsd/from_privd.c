@@ -14,6 +14,13 @@ dnsd_dispatch_privd(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	case PM__PRIVD_TO_DNSD__MSG_PEER_CHANNEL:
 		child_handle_peer_channel(c, env->peer_channel, m);
 		return 0;
+	case PM__PRIVD_TO_DNSD__MSG_DNS_CONFIG_FILE:
+		dnsd_config_file(c->arg, m->fd, env->dns_config_file->path);
+		return 0;
+	case PM__PRIVD_TO_DNSD__MSG_HOST_RESOLVERS:
+		dnsd_host_resolvers(c->arg, env->host_resolvers->addrs,
+		    env->host_resolvers->n_addrs);
+		return 0;
 	default:
 		fatalx("%s: kind %u passed the allow-list but has no handler",
 		    __func__, m->kind);

@@ -25,5 +25,12 @@ int	check_wg_status_reply(const struct ipc_policy *,
 int	check_net_state(const struct ipc_policy *, const ProtobufCMessage *);
 int	check_net_state_reply(const struct ipc_policy *,
 	    const ProtobufCMessage *);
+/* check_dns.c */
+int	check_dns_packets(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_dns_config_file(const struct ipc_policy *,
+	    const ProtobufCMessage *);
+int	check_host_resolvers(const struct ipc_policy *,
+	    const ProtobufCMessage *);
+int	check_dns_config(const struct ipc_policy *, const ProtobufCMessage *);
 
 #endif

@@ -57,6 +57,10 @@ static const struct ipc_kind privd_ctrld[] = {
 };
 static const struct ipc_kind privd_dnsd[] = {
 	{ PM__PRIVD_TO_DNSD__MSG_PEER_CHANNEL, IPC_F_FD, 0, check_peer_channel },
+	{ PM__PRIVD_TO_DNSD__MSG_DNS_CONFIG_FILE, IPC_F_FD | IPC_F_ONCE, 0,
+	    check_dns_config_file },
+	{ PM__PRIVD_TO_DNSD__MSG_HOST_RESOLVERS, IPC_F_ONCE, 0,
+	    check_host_resolvers },
 };
 
 /* privd accepts nothing but Ready until a child confirmed its sandbox. */
@@ -87,6 +91,7 @@ static const struct ipc_kind ctrld_netd[] = {
 };
 static const struct ipc_kind ctrld_dnsd[] = {
 	{ PM__CTRLD_TO_DNSD__MSG_PROC_INFO_REQUEST, 0, 0, NULL },
+	{ PM__CTRLD_TO_DNSD__MSG_DNS_CONFIG, 0, 0, check_dns_config },
 	TEST_KIND(PM__CTRLD_TO_DNSD__MSG_TEST_FORBIDDEN_SYSCALL)
 };
 static const struct ipc_kind netd_ctrld[] = {
@@ -97,6 +102,13 @@ static const struct ipc_kind netd_ctrld[] = {
 static const struct ipc_kind dnsd_ctrld[] = {
 	{ PM__DNSD_TO_CTRLD__MSG_PROC_INFO_REPLY, 0, 0, check_proc_info_reply },
 	TEST_KIND(PM__DNSD_TO_CTRLD__MSG_TEST_FORBIDDEN_SYSCALL)
+};
+
+static const struct ipc_kind netd_dnsd[] = {
+	{ PM__NETD_TO_DNSD__MSG_QUERIES, 0, 0, check_dns_packets },
+};
+static const struct ipc_kind dnsd_netd[] = {
+	{ PM__DNSD_TO_NETD__MSG_REPLIES, 0, 0, check_dns_packets },
 };
 
 #define POLICY(f, t, desc, max, kinds) {				\
@@ -120,8 +132,9 @@ static const struct ipc_policy policies[] = {
 	POLICY(CTRLD, DNSD, pm__ctrld_to_dnsd__descriptor, SMALL_MAX, ctrld_dnsd),
 	POLICY(NETD, CTRLD, pm__netd_to_ctrld__descriptor, LARGE_MAX, netd_ctrld),
 	POLICY(DNSD, CTRLD, pm__dnsd_to_ctrld__descriptor, SMALL_MAX, dnsd_ctrld),
-	EMPTY_POLICY(NETD, DNSD, pm__netd_to_dnsd__descriptor),
-	EMPTY_POLICY(DNSD, NETD, pm__dnsd_to_netd__descriptor),
+	/* Batches of DNS queries and answers (up to 64 KiB TCP answers). */
+	POLICY(NETD, DNSD, pm__netd_to_dnsd__descriptor, LARGE_MAX, netd_dnsd),
+	POLICY(DNSD, NETD, pm__dnsd_to_netd__descriptor, LARGE_MAX, dnsd_netd),
 };
 
 const struct ipc_policy *

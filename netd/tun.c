@@ -1,14 +1,16 @@
 /*
  * netd's side of the TUN device: privd created it (IFF_VNET_HDR, TSO and
  * checksum offloads on) and passed the fd.  Each read is a virtio_net_hdr
- * and a packet or a TCP super-packet of up to 64 KiB; it goes to
- * WireGuard when it is configured (which cuts it up, offload.c);
+ * and a packet or a TCP super-packet of up to 64 KiB.  DNS for the
+ * quad-100 addresses goes to dnsd (dns_intercept.c); the rest goes to
+ * WireGuard when it is configured (which cuts it up, offload.c),
  * otherwise it is dropped and counted.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "dns_intercept.h"
 #include "log.h"
 #include "netd.h"
 #include "offload.h"
@@ -29,11 +31,14 @@ on_tun(uv_poll_t *h, int status, int events)
 		ssize_t n = read(nd->tun_fd, tunbuf, sizeof(tunbuf));
 		if (n <= 0)
 			break;
+		if (dns_intercept(nd, tunbuf, (size_t)n))
+			continue;
 		if (nd->wg.on)
 			wg_io_from_tun(nd, tunbuf, (size_t)n);
 		else
 			nd->tun_rx_no_peer++;
 	}
+	dns_intercept_flush(nd);
 	if (nd->wg.on)
 		wg_io_flush(nd);
 }

@@ -19,9 +19,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dns_os.h"
+#include "log.h"
 #include "netapply.h"
 #include "nft.h"
-#include "log.h"
 #include "pm_config.h"
 #include "privd.h"
 #include "sandbox.h"
@@ -42,6 +43,8 @@ usage(void)
 	    "format)\n"
 	    "             [--table N] [--allow-lan] [--exclude CIDR[,CIDR...]]\n"
 	    "             [--exit-node] [--advertise-routes CIDR[,CIDR...]]\n"
+	    "             [--dns-config FILE] [--accept-dns] "
+	    "[--resolv-conf PATH]\n"
 	    "\n"
 	    "  --table N            routing table for tailnet routes (52)\n"
 	    "  --allow-lan          local subnets stay direct while a default "
@@ -56,6 +59,13 @@ usage(void)
 	    "anti-spoofing)\n"
 	    "  --advertise-routes CIDRS  serve as a subnet router (same "
 	    "forwarding set-up)\n"
+	    "  --dns-config FILE    MagicDNS and split-DNS configuration "
+	    "(JSON,\n"
+	    "                       docs/DNS.md)\n"
+	    "  --accept-dns         point the host's resolv.conf at "
+	    "100.100.100.100\n"
+	    "  --resolv-conf PATH   the resolv.conf to manage "
+	    "(/etc/resolv.conf)\n"
 	    "In --config FILE, keys are the long options without \"--\"; flags "
 	    "take yes/no.\n");
 	exit(2);
@@ -63,7 +73,8 @@ usage(void)
 
 enum { O_STATE = 256, O_SOCKET, O_TUN, O_CONFIG, O_MTU, O_NETD_USER,
 	O_CTRLD_USER, O_DNSD_USER, O_OPGROUP, O_LIBEXEC, O_WG_CONFIG, O_DEBUG,
-	O_HELP, O_TABLE, O_ALLOW_LAN, O_EXCLUDE, O_EXIT_NODE, O_ADVERTISE };
+	O_HELP, O_TABLE, O_ALLOW_LAN, O_EXCLUDE, O_EXIT_NODE, O_ADVERTISE,
+	O_DNS_CONFIG, O_ACCEPT_DNS, O_RESOLV_CONF };
 
 static const struct option longopts[] = {
 	{ "state-dir", required_argument, NULL, O_STATE },
@@ -84,6 +95,9 @@ static const struct option longopts[] = {
 	{ "exclude", required_argument, NULL, O_EXCLUDE },
 	{ "exit-node", no_argument, NULL, O_EXIT_NODE },
 	{ "advertise-routes", required_argument, NULL, O_ADVERTISE },
+	{ "dns-config", required_argument, NULL, O_DNS_CONFIG },
+	{ "accept-dns", no_argument, NULL, O_ACCEPT_DNS },
+	{ "resolv-conf", required_argument, NULL, O_RESOLV_CONF },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -196,6 +210,13 @@ set_option(struct privd_opts *o, int id, const char *v)
 	case O_ADVERTISE:
 		return parse_prefixes(v, o->advertise, &o->nadvertise,
 		    NS_MAX_ADVERTISE);
+	case O_DNS_CONFIG: o->dns_config = v; break;
+	case O_ACCEPT_DNS: return parse_bool(v, &o->accept_dns);
+	case O_RESOLV_CONF:
+		if (v[0] != '/')
+			return -EINVAL;
+		o->resolv_conf = v;
+		break;
 	default: return -ENOENT;
 	}
 	return 0;
@@ -401,6 +422,7 @@ open_resources(struct privd *pd)
 	netapply_recover(pd);
 	if (pd->opt.wg_config != NULL)
 		wgmode_open(pd);
+	dns_os_start(pd);
 
 	if ((fd = tun_create(pd->opt.tun_name, pd->opt.tun_mtu,
 	    &pd->tun_ifindex)) < 0) {
@@ -408,6 +430,7 @@ open_resources(struct privd *pd)
 		fatal("cannot create TUN device %s", pd->opt.tun_name);
 	}
 	pd->tun_fd = fd;
+	dns_os_routes(pd);
 	if ((fd = api_socket_create(pd->opt.socket_path)) < 0) {
 		errno = -fd;
 		fatal("cannot create local API socket %s", pd->opt.socket_path);
@@ -432,6 +455,7 @@ main(int argc, char **argv)
 		.table = PM_TABLE,
 		.users = { "_pm-net", "_pm-ctrl", "_pm-dns" },
 		.operator_group = "privmesh",
+		.resolv_conf = DNS_RESOLV_CONF,
 	};
 	parse_args(&pd.opt, argc, argv);
 	log_set_debug(pd.opt.debug);
@@ -470,6 +494,7 @@ main(int argc, char **argv)
 	if (netapply_clear(&pd) < 0)
 		pd.exit_code = 1;
 	pmnft_free();
+	dns_os_stop(&pd);
 	unlink(pd.opt.socket_path);
 	log_info("stopped");
 	return pd.exit_code;

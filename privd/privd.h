@@ -53,6 +53,9 @@ struct privd_opts {
 	const char	*tun_name;
 	const char	*config;
 	const char	*wg_config;	/* plain-WireGuard mode */
+	const char	*dns_config;	/* static DNS config for dnsd */
+	const char	*resolv_conf;
+	bool		 accept_dns;	/* manage resolv.conf */
 	const char	*libexec_dir;
 	const char	*users[PRIVD_NCHILD];	/* netd, ctrld, dnsd order */
 	const char	*operator_group;
@@ -84,6 +87,7 @@ struct privd {
 	int		 wg_fd;			/* the wg-quick file, for netd */
 	char		 statefile[4200];	/* what outlives a crash */
 	uint64_t	 netstate_refused;	/* ctrld requests refused */
+	int		 dns_fd;		/* --dns-config, for dnsd */
 	int		 udp_fd;		/* marked WireGuard socket */
 	unsigned	 udp_port;
 	char		 ifname[16];

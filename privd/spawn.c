@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "pm_config.h"
+#include "dns_os.h"
 #include "privd.h"
 #include "procinfo.h"
 #include "wgmode.h"
@@ -354,7 +355,8 @@ send_resources(struct child *k)
 		env.msg_case = PM__PRIVD_TO_CTRLD__MSG_API_LISTENER;
 		env.api_listener = &a;
 		r = ipc_send(&k->chan, &env.base, pd->api_fd);
-	}
+	} else if (k->proc == PM__PROC__PROC_DNSD)
+		dns_os_dnsd_ready(k);
 	if (r < 0)
 		log_warnx("%s: cannot send resources: %s", k->name, strerror(-r));
 }

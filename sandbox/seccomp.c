@@ -235,7 +235,8 @@ static const struct sc_rule privd_files[] = {
 	ALLOW(readlink), ALLOW(readlinkat), ALLOW(access), ALLOW(faccessat),
 	ALLOW(faccessat2), ALLOW(stat), ALLOW(lstat), ALLOW(newfstatat),
 	ALLOW(statx), ALLOW(fstatfs), ALLOW(statfs), ALLOW(getdents64),
-	/* The state file (privd.netstate), replaced atomically. */
+	/* The state file (privd.netstate), replaced atomically; with
+	 * --accept-dns, the resolv.conf backup moved back at stop. */
 	ALLOW(fsync), ALLOW(rename), ALLOW(renameat), ALLOW(renameat2),
 };
 

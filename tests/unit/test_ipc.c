@@ -147,7 +147,7 @@ test_decode_kind_not_on_channel(void **state)
 	    PM__PROC__PROC_PRIVD), status_req, sizeof(status_req), false,
 	    IPC_PHASE_RUN, 0, &m, &why), 0);
 	ipc_msg_free(&m);
-	/* The netd<->dnsd channels allow nothing yet. */
+	/* An empty envelope is no kind on netd->dnsd either. */
 	assert_int_equal(ipc_decode(ipc_policy(PM__PROC__PROC_NETD,
 	    PM__PROC__PROC_DNSD), status_req, 0, false, IPC_PHASE_RUN, 0, &m,
 	    &why), -EBADMSG);

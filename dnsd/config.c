@@ -1,0 +1,155 @@
+/*
+ * Where dnsd's model comes from: privd's --dns-config file (JSON,
+ * dnsconf.c), privd's snapshot of the host's resolvers, and ctrld's
+ * DnsConfig transactions.  A bad configuration is reported and the one in
+ * service stays.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dnsconf.h"
+#include "dnsd.h"
+#include "log.h"
+#include "ctrld_to_dnsd.pb-c.h"
+
+static void
+install(struct dnsd *dd, struct zone *z)
+{
+	zone_free(&dd->zone);
+	dd->zone = *z;
+	zone_init(z);
+	fwd_config_changed(&dd->fwd);
+}
+
+static int
+read_all(int fd, char **out, size_t *len)
+{
+	char *buf = malloc(DNSCONF_MAX + 1);
+	size_t off = 0;
+	ssize_t n;
+
+	if (buf == NULL)
+		return -ENOMEM;
+	/* pread: privd keeps the file and passes it again after a restart. */
+	while (off <= DNSCONF_MAX && (n = pread(fd, buf + off,
+	    DNSCONF_MAX + 1 - off, (off_t)off)) > 0)
+		off += (size_t)n;
+	if (off > DNSCONF_MAX) {
+		free(buf);
+		return -EFBIG;
+	}
+	*out = buf;
+	*len = off;
+	return 0;
+}
+
+void
+dnsd_config_file(struct dnsd *dd, int fd, const char *path)
+{
+	struct zone z;
+	char *text, err[512];
+	size_t len;
+	int r;
+
+	if ((r = read_all(fd, &text, &len)) < 0) {
+		log_warnx("dns-config %s: cannot read: %s", path, strerror(-r));
+		return;
+	}
+	zone_init(&z);
+	r = dnsconf_parse(text, len, &z, err, sizeof(err));
+	free(text);
+	if (r < 0) {
+		log_warnx("dns-config %s: %s; not serving it", path, err);
+		zone_free(&z);
+		return;
+	}
+	log_info("dns-config %s: %zu name(s), %zu route(s), %u resolver(s), "
+	    "%u search domain(s)", path, z.nhosts, z.nroutes, z.ndefaults,
+	    z.nsearch);
+	install(dd, &z);
+}
+
+void
+dnsd_host_resolvers(struct dnsd *dd, char **addrs, size_t n)
+{
+	dd->nhost_up = 0;
+	for (size_t i = 0; i < n && dd->nhost_up < ZONE_ROUTE_UPS; i++) {
+		struct upstream u;
+		if (upstream_parse(addrs[i], &u) < 0 || upstream_is_self(&u)) {
+			log_info("host resolver %s: not usable, ignoring",
+			    addrs[i]);
+			continue;
+		}
+		dd->host_up[dd->nhost_up++] = u;
+	}
+	log_info("%u host resolver(s) as the default upstream", dd->nhost_up);
+	fwd_config_changed(&dd->fwd);
+}
+
+static int
+add_part(struct zone *z, const Pm__DnsConfig *c)
+{
+	int r;
+
+	for (size_t i = 0; i < c->n_hosts; i++)
+		for (size_t j = 0; j < c->hosts[i]->n_addrs; j++)
+			if ((r = zone_add_host(z, c->hosts[i]->name,
+			    c->hosts[i]->addrs[j])) < 0)
+				return r;
+	for (size_t i = 0; i < c->n_search_domains; i++)
+		if ((r = zone_add_search(z, c->search_domains[i])) < 0)
+			return r;
+	for (size_t i = 0; i < c->n_routes; i++) {
+		const Pm__DnsRoute *rt = c->routes[i];
+		if ((r = zone_add_route(z, rt->suffix, NULL)) < 0)
+			return r;
+		/* DoH resolvers from a netmap are skipped, not fatal. */
+		for (size_t j = 0; j < rt->n_resolvers; j++)
+			if ((r = zone_add_route(z, rt->suffix,
+			    rt->resolvers[j])) < 0 && r != -EPROTONOSUPPORT)
+				return r;
+	}
+	for (size_t i = 0; i < c->n_resolvers; i++)
+		if ((r = zone_add_default(z, c->resolvers[i])) < 0 &&
+		    r != -EPROTONOSUPPORT)
+			return r;
+	for (size_t i = 0; i < c->n_fallback_resolvers; i++)
+		if ((r = zone_add_fallback(z, c->fallback_resolvers[i])) < 0 &&
+		    r != -EPROTONOSUPPORT)
+			return r;
+	if (c->proxied)
+		z->proxied = true;
+	return 0;
+}
+
+void
+dnsd_config_part(struct dnsd *dd, const Pm__DnsConfig *c)
+{
+	int r;
+
+	if (!dd->staging || c->generation != dd->staged_gen) {
+		zone_free(&dd->staged);
+		dd->staging = true;
+		dd->staged_gen = c->generation;
+	}
+	if ((r = add_part(&dd->staged, c)) < 0) {
+		log_warnx("ctrld: DNS config generation %llu: %s; keeping the "
+		    "current one", (unsigned long long)c->generation,
+		    strerror(-r));
+		zone_free(&dd->staged);
+		dd->staging = false;
+		return;
+	}
+	if (c->more)
+		return;
+	dd->staging = false;
+	if ((r = zone_finish(&dd->staged)) < 0) {
+		log_warnx("ctrld: DNS config generation %llu: %s",
+		    (unsigned long long)c->generation, strerror(-r));
+		zone_free(&dd->staged);
+		return;
+	}
+	install(dd, &dd->staged);
+}

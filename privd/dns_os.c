@@ -1,0 +1,260 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <linux/rtnetlink.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dns_os.h"
+#include "log.h"
+#include "netlink.h"
+#include "privd.h"
+#include "privd_to_dnsd.pb-c.h"
+
+#define RESOLV_MAX	65536
+
+static char backup_path[PATH_MAX];
+static char host_res[DNS_HOST_RESOLVERS_MAX][INET6_ADDRSTRLEN];
+static unsigned nhost_res;
+static bool took_over;
+
+static bool
+dns_on(const struct privd *pd)
+{
+	return pd->opt.dns_config != NULL || pd->opt.accept_dns;
+}
+
+static void
+set_backup_path(const char *resolv)
+{
+	char tmp[PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s", resolv);
+	snprintf(backup_path, sizeof(backup_path),
+	    "%s/resolv.pre-privmesh-backup.conf", dirname(tmp));
+}
+
+static ssize_t
+read_file(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n, off = 0;
+
+	if (fd < 0)
+		return -errno;
+	while ((size_t)off < cap - 1 && (n = read(fd, buf + off,
+	    cap - 1 - (size_t)off)) > 0)
+		off += n;
+	close(fd);
+	buf[off] = '\0';
+	return off;
+}
+
+/* Ours if it starts with the marker line we write. */
+static bool
+is_ours(const char *path)
+{
+	char buf[128];
+
+	return read_file(path, buf, sizeof(buf)) > 0 &&
+	    strncmp(buf, DNS_RESOLV_MARK "\n", strlen(DNS_RESOLV_MARK) + 1) == 0;
+}
+
+static bool
+exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+/* Puts the host's file back: the backup if there is one, else nothing
+ * was there before us.  Only ever replaces a file we wrote. */
+static int
+restore(const char *resolv)
+{
+	if (exists(backup_path)) {
+		if (exists(resolv) && !is_ours(resolv)) {
+			log_warnx("%s was changed by someone else since privmesh "
+			    "took it over; keeping it and removing %s",
+			    resolv, backup_path);
+			return unlink(backup_path) == 0 ? 0 : -errno;
+		}
+		if (rename(backup_path, resolv) != 0)
+			return -errno;
+		return 0;
+	}
+	if (exists(resolv) && is_ours(resolv) && unlink(resolv) != 0)
+		return -errno;
+	return 0;
+}
+
+static void
+read_host_resolvers(const char *resolv)
+{
+	static char buf[RESOLV_MAX];
+	char *save = NULL;
+
+	if (read_file(resolv, buf, sizeof(buf)) < 0)
+		return;
+	for (char *line = strtok_r(buf, "\n", &save); line != NULL &&
+	    nhost_res < DNS_HOST_RESOLVERS_MAX; line = strtok_r(NULL, "\n",
+	    &save)) {
+		char addr[INET6_ADDRSTRLEN];
+		unsigned char bin[16];
+		if (sscanf(line, " nameserver %45s", addr) != 1)
+			continue;
+		/* An IPv6 zone ("%eth0") cannot be passed on; skip those. */
+		if (inet_pton(AF_INET, addr, bin) != 1 &&
+		    inet_pton(AF_INET6, addr, bin) != 1)
+			continue;
+		memcpy(host_res[nhost_res++], addr, INET6_ADDRSTRLEN);
+	}
+}
+
+static int
+write_ours(const char *resolv)
+{
+	char tmp[PATH_MAX];
+	static const char text[] = DNS_RESOLV_MARK "\n"
+	    "# privd --accept-dns: the original is "
+	    "resolv.pre-privmesh-backup.conf and comes back when privd stops.\n"
+	    "nameserver 100.100.100.100\n"
+	    "nameserver fd7a:115c:a1e0::53\n";
+	int fd, r = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.privmesh-tmp", resolv);
+	unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+		return -errno;
+	if (write(fd, text, sizeof(text) - 1) != (ssize_t)sizeof(text) - 1 ||
+	    fsync(fd) != 0)
+		r = -errno;
+	close(fd);
+	if (r == 0 && rename(tmp, resolv) != 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+static void
+take_over(const char *resolv)
+{
+	int r;
+
+	if (exists(resolv) && rename(resolv, backup_path) != 0)
+		fatal("accept-dns: cannot move %s to %s", resolv, backup_path);
+	if ((r = write_ours(resolv)) < 0) {
+		errno = -r;
+		log_warn("accept-dns: cannot write %s", resolv);
+		if (exists(backup_path))
+			(void)rename(backup_path, resolv);
+		fatalx("accept-dns: %s left as it was", resolv);
+	}
+	took_over = true;
+	log_info("accept-dns: %s now points at 100.100.100.100 (original "
+	    "kept as %s)", resolv, backup_path);
+}
+
+void
+dns_os_start(struct privd *pd)
+{
+	const char *resolv = pd->opt.resolv_conf;
+	struct stat st;
+	int r;
+
+	pd->dns_fd = -1;
+	set_backup_path(resolv);
+	/* A previous run that crashed left its file: put the host's back
+	 * first, whatever this run is asked to do. */
+	if (exists(backup_path) || is_ours(resolv)) {
+		if ((r = restore(resolv)) < 0) {
+			errno = -r;
+			fatal("cannot restore %s from %s", resolv, backup_path);
+		}
+		log_info("restored %s left by an earlier run", resolv);
+	}
+	read_host_resolvers(resolv);
+	if (pd->opt.dns_config != NULL) {
+		pd->dns_fd = open(pd->opt.dns_config, O_RDONLY | O_CLOEXEC);
+		if (pd->dns_fd < 0 || fstat(pd->dns_fd, &st) != 0)
+			fatal("dns-config %s", pd->opt.dns_config);
+		if (!S_ISREG(st.st_mode))
+			fatalx("dns-config %s: not a regular file",
+			    pd->opt.dns_config);
+	}
+	if (pd->opt.accept_dns)
+		take_over(resolv);
+}
+
+void
+dns_os_routes(struct privd *pd)
+{
+	static const char *const dsts[] = { "100.100.100.100/32",
+	    "fd7a:115c:a1e0::53/128" };
+	struct prefix p;
+	int r;
+
+	if (!dns_on(pd))
+		return;
+	if ((r = nl_link_set(&pd->nl, pd->tun_ifindex, true,
+	    pd->opt.tun_mtu)) < 0)
+		log_warnx("dns: link up: %s", strerror(-r));
+	for (size_t i = 0; i < 2; i++) {
+		if (prefix_parse(dsts[i], true, &p) < 0)
+			continue;
+		r = nl_route(&pd->nl, true, RT_TABLE_MAIN, &p, pd->tun_ifindex,
+		    RTN_UNICAST);
+		if (r < 0 && r != -EEXIST)
+			log_warnx("dns: route %s: %s, ignoring", dsts[i],
+			    strerror(-r));
+	}
+}
+
+void
+dns_os_dnsd_ready(struct child *k)
+{
+	struct privd *pd = k->pd;
+	Pm__PrivdToDnsd env = PM__PRIVD_TO_DNSD__INIT;
+	Pm__HostResolvers hr = PM__HOST_RESOLVERS__INIT;
+	char *addrs[DNS_HOST_RESOLVERS_MAX];
+	int r;
+
+	for (unsigned i = 0; i < nhost_res; i++)
+		addrs[i] = host_res[i];
+	hr.n_addrs = nhost_res;
+	hr.addrs = addrs;
+	env.msg_case = PM__PRIVD_TO_DNSD__MSG_HOST_RESOLVERS;
+	env.host_resolvers = &hr;
+	if ((r = ipc_send(&k->chan, &env.base, -1)) < 0)
+		log_warnx("dnsd: cannot send host resolvers: %s", strerror(-r));
+	if (pd->dns_fd >= 0) {
+		Pm__DnsConfigFile f = PM__DNS_CONFIG_FILE__INIT;
+		f.path = (char *)pd->opt.dns_config;
+		env.msg_case = PM__PRIVD_TO_DNSD__MSG_DNS_CONFIG_FILE;
+		env.dns_config_file = &f;
+		if ((r = ipc_send(&k->chan, &env.base, pd->dns_fd)) < 0)
+			log_warnx("dnsd: cannot send the DNS config: %s",
+			    strerror(-r));
+	}
+}
+
+void
+dns_os_stop(struct privd *pd)
+{
+	int r;
+
+	if (!took_over)
+		return;
+	if ((r = restore(pd->opt.resolv_conf)) < 0)
+		log_warnx("cannot restore %s from %s: %s", pd->opt.resolv_conf,
+		    backup_path, strerror(-r));
+	else
+		log_info("restored %s", pd->opt.resolv_conf);
+}

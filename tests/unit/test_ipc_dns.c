@@ -1,0 +1,103 @@
+/* The DNS channels' allow-lists and checks: netd and dnsd only ever talk
+ * about the quad-100 addresses, in bounded batches. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ipc.h"
+#include "dnsd_to_netd.pb-c.h"
+#include "netd_to_dnsd.pb-c.h"
+
+static const uint8_t q4[4] = { 100, 100, 100, 100 };
+static const uint8_t client4[4] = { 100, 64, 0, 1 };
+static uint8_t msg[12] = { 0x12, 0x34 };
+
+static size_t
+replies(uint8_t *buf, const uint8_t *server, size_t slen, uint32_t port,
+    size_t n)
+{
+	Pm__DnsdToNetd env = PM__DNSD_TO_NETD__INIT;
+	Pm__DnsPackets ps = PM__DNS_PACKETS__INIT;
+	Pm__DnsPacket p = PM__DNS_PACKET__INIT;
+	Pm__DnsPacket **pp = calloc(n, sizeof(*pp));
+	size_t len;
+
+	p.client.data = (uint8_t *)client4;
+	p.client.len = 4;
+	p.server.data = (uint8_t *)server;
+	p.server.len = slen;
+	p.client_port = port;
+	p.msg.data = msg;
+	p.msg.len = sizeof(msg);
+	for (size_t i = 0; i < n; i++)
+		pp[i] = &p;
+	ps.n_packets = n;
+	ps.packets = pp;
+	env.msg_case = PM__DNSD_TO_NETD__MSG_REPLIES;
+	env.replies = &ps;
+	len = pm__dnsd_to_netd__pack(&env, buf);
+	free(pp);
+	return len;
+}
+
+static void
+test_dns_replies_checked(void **state)
+{
+	static uint8_t buf[65536];
+	const struct ipc_policy *pol = ipc_policy(PM__PROC__PROC_DNSD,
+	    PM__PROC__PROC_NETD);
+	const uint8_t other[4] = { 192, 0, 2, 1 };
+	struct ipc_msg m;
+	enum ipc_drop why;
+	size_t n;
+
+	(void)state;
+	n = replies(buf, q4, 4, 5353, 3);
+	assert_int_equal(ipc_decode(pol, buf, n, false, IPC_PHASE_RUN, 0, &m,
+	    &why), 0);
+	ipc_msg_free(&m);
+	/* a reply from anywhere but quad-100 would let dnsd forge packets */
+	n = replies(buf, other, 4, 5353, 1);
+	assert_int_equal(ipc_decode(pol, buf, n, false, IPC_PHASE_RUN, 0, &m,
+	    &why), -EBADMSG);
+	assert_int_equal(why, IPC_DROP_INVALID);
+	/* family mismatch, port 0, batch too large */
+	n = replies(buf, q4, 3, 5353, 1);
+	assert_int_equal(ipc_decode(pol, buf, n, false, IPC_PHASE_RUN, 0, &m,
+	    &why), -EBADMSG);
+	n = replies(buf, q4, 4, 0, 1);
+	assert_int_equal(ipc_decode(pol, buf, n, false, IPC_PHASE_RUN, 0, &m,
+	    &why), -EBADMSG);
+	n = replies(buf, q4, 4, 53, 257);
+	assert_int_equal(ipc_decode(pol, buf, n, false, IPC_PHASE_RUN, 0, &m,
+	    &why), -EBADMSG);
+	assert_int_equal(why, IPC_DROP_INVALID);
+}
+
+static void
+test_dns_queries_channel(void **state)
+{
+	const struct ipc_policy *pol = ipc_policy(PM__PROC__PROC_NETD,
+	    PM__PROC__PROC_DNSD);
+
+	(void)state;
+	assert_non_null(pol);
+	assert_int_equal(pol->max_size, 65536);
+	assert_int_equal(pol->nkinds, 1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dns_replies_checked),
+		cmocka_unit_test(test_dns_queries_channel),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
