@@ -40,13 +40,13 @@ static void
 endpoint_text(const struct wg_peer *p, char *out, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
-	const struct sockaddr_in *s4 = (const void *)&p->endpoint;
-	const struct sockaddr_in6 *s6 = (const void *)&p->endpoint;
+	const struct sockaddr_in *s4 = &p->endpoint.in4;
+	const struct sockaddr_in6 *s6 = &p->endpoint.in6;
 
 	out[0] = '\0';
 	if (p->endpoint_len == 0)
 		return;
-	if (p->endpoint.ss_family == AF_INET) {
+	if (p->endpoint.sa.sa_family == AF_INET) {
 		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
 		snprintf(out, len, "%s:%u", a, ntohs(s4->sin_port));
 	} else {
