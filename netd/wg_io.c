@@ -76,12 +76,10 @@ udp_send(struct netd *nd, struct wg_peer *p, const uint8_t *buf, size_t len)
 		nd->wg.ctr.tx_no_endpoint++;
 		return;
 	}
-	if (sendto(nd->wg.udp_fd, buf, len, 0,
-	    (const struct sockaddr *)&p->endpoint, p->endpoint_len) < 0)
+	if (sendto(nd->wg.udp_fd, buf, len, 0, &p->endpoint.sa,
+	    p->endpoint_len) < 0)
 		nd->wg.ctr.udp_send_errors++;
 }
-
-static void arm(struct netd_peer *np);
 
 static void
 send_initiation(struct netd_peer *np)
@@ -295,11 +293,10 @@ flush_staged(struct netd_peer *np, uint64_t now)
 	return sent > 0;
 }
 
+/* What an expired timer of the peer asks for. */
 static void
-on_timer(uv_timer_t *t)
+run_timers(struct netd_peer *np, uint64_t now)
 {
-	struct netd_peer *np = t->data;
-	uint64_t now = wg_now_ns();
 	unsigned act = wg_timers_poll(np->p, now);
 
 	if (act & WG_ACTION_SEND_HANDSHAKE_INITIATION)
@@ -310,22 +307,67 @@ on_timer(uv_timer_t *t)
 		np->nd->wg.ctr.tx_staged_dropped += np->nstaged;
 		drop_staged(np);
 	}
-	wg_io_flush(np->nd);
-	arm(np);
+	wg_timers_schedule(np->p);
 }
 
-/* One libuv timer per peer, always set to its earliest protocol deadline. */
+static void arm_timer(struct netd *nd);
+
+/*
+ * Every peer whose deadline has passed, earliest first.  A peer may come
+ * due again at once (a keepalive without a session asks for a handshake),
+ * and is then polled again, as a per-peer timer re-armed at 0 would be;
+ * the budget only guarantees that the loop cannot starve I/O should that
+ * ever not settle.
+ */
+static void
+on_timer(uv_timer_t *t)
+{
+	struct netd *nd = t->data;
+	uint64_t now = wg_now_ns();
+	size_t budget = 2 * (size_t)nd->wg.dev.timerq.len + 2;
+	struct wg_peer *p;
+
+	nd->wg.timer_at = WG_TIMER_OFF;	/* one-shot: it has fired */
+	while (budget-- > 0 && (p = wg_timers_due(&nd->wg.dev, now)) != NULL)
+		run_timers(p->ctx, now);
+	wg_io_flush(nd);
+	arm_timer(nd);
+}
+
+/*
+ * One libuv timer for all peers, at the device's first deadline (the
+ * timer queue keeps every peer's); restarted only when that moves.
+ */
+static void
+arm_timer(struct netd *nd)
+{
+	struct wg_io *w = &nd->wg;
+	uint64_t d = wg_timers_first_deadline(&w->dev), now, ms;
+
+	if (!w->timer_ready) {
+		uv_timer_init(nd->c.loop, &w->timer);
+		w->timer.data = nd;
+		w->timer_at = WG_TIMER_OFF;
+		w->timer_ready = true;
+	}
+	if (d == w->timer_at)
+		return;
+	w->timer_at = d;
+	if (d == WG_TIMER_OFF) {
+		uv_timer_stop(&w->timer);
+		return;
+	}
+	now = wg_now_ns();
+	ms = d <= now ? 0 : (d - now + 999999) / 1000000;
+	uv_timer_start(&w->timer, on_timer, ms, 0);
+}
+
+/* After any wg_* call that involved the peer: its deadlines may move. */
 static void
 arm(struct netd_peer *np)
 {
-	uint64_t d = wg_timers_next_deadline(np->p), now = wg_now_ns(), ms;
-
-	if (d == WG_TIMER_OFF) {
-		uv_timer_stop(&np->timer);
-		return;
-	}
-	ms = d <= now ? 0 : (d - now + 999999) / 1000000;
-	uv_timer_start(&np->timer, on_timer, ms, 0);
+	wg_timers_schedule(np->p);
+	arm_timer(np->nd);
 }
 
 static const uint8_t *
@@ -683,8 +725,6 @@ wg_io_add_peer(struct netd *nd, const uint8_t pub[32], const uint8_t *psk,
 	np->p->ctx = np;
 	if (eplen > 0)
 		wg_peer_set_endpoint(np->p, ep, eplen);
-	uv_timer_init(nd->c.loop, &np->timer);
-	np->timer.data = np;
 	if (keepalive > 0)
 		wg_timers_set_persistent_keepalive(np->p, keepalive, wg_now_ns());
 	arm(np);

@@ -1,6 +1,7 @@
 /*
  * netd's WireGuard I/O on libuv: the UDP socket privd bound and marked, the
- * TUN privd created, and one timer per peer.  The protocol itself lives in
+ * TUN privd created, and one timer for all peers (at the first deadline in
+ * the device's timer queue, netd/wg/timerq.h).  The protocol itself lives in
  * netd/wg/ and does no I/O; this file moves bytes and executes what the
  * protocol asks for:
  *
@@ -8,7 +9,8 @@
  *            `-> no session: stage (<= WG_STAGED_MAX) and start a handshake
  *   UDP read -> wg_device_receive -> reply | TUN write (source must be an
  *               allowed IP of the authenticated peer) | flush staged
- *   timer    -> wg_timers_poll -> initiation | keepalive | drop staged
+ *   timer    -> wg_timers_due -> wg_timers_poll (each peer whose deadline
+ *               passed) -> initiation | keepalive | drop staged
  *
  * In bulk: a TUN read is a TCP super-packet (TSO, cut up by offload.c);
  * sealed messages queue until the end of the wakeup and leave with one
@@ -39,10 +41,10 @@ struct wg_staged {
 	uint8_t		 data[];
 };
 
+/* The I/O layer's side of a peer: an idle one costs these 40 bytes. */
 struct netd_peer {
 	struct netd	*nd;
 	struct wg_peer	*p;
-	uv_timer_t	 timer;
 	struct wg_staged *staged, *staged_tail;	/* oldest first */
 	uint8_t		 nstaged;
 };
@@ -70,6 +72,9 @@ struct wg_io {
 	int		 udp_fd;
 	unsigned	 udp_port;
 	uv_poll_t	 udp_poll;
+	uv_timer_t	 timer;		/* at the device's first deadline */
+	uint64_t	 timer_at;	/* what it is armed for, or WG_TIMER_OFF */
+	bool		 timer_ready;	/* uv_timer_init() done */
 	uint64_t	 load_begin_ns;	/* handshake-load window */
 	unsigned	 load_count;
 	uint64_t	 under_load_until;

@@ -14,25 +14,46 @@
 
 #define PEERS_PER_REPLY	64
 #define AIPS_PER_PEER	64	/* status shows the first ones */
+/*
+ * Prefix texts in one reply, shared by its peers: a reply ends early
+ * rather than overflow it.  1024 IPv6 prefixes (43 characters at most)
+ * and 64 peers stay under the channel's 64 KiB, and the buffer is filled
+ * from the start, so only as much of it is touched (and resident) as the
+ * peers have prefixes.
+ */
+#define AIPS_PER_REPLY	1024
+#define AIP_TEXT	52
 
-struct aip_list {
-	char	txt[AIPS_PER_PEER][52];
-	char	*ptr[AIPS_PER_PEER];
+/* One reply's worth of peers and the strings they point into. */
+struct reply_buf {
+	Pm__WgPeerStatus st[PEERS_PER_REPLY];
+	Pm__WgPeerStatus *ptrs[PEERS_PER_REPLY];
+	char	endpoint[PEERS_PER_REPLY][64];
+	char	aip_txt[AIPS_PER_REPLY][AIP_TEXT];
+	char	*aip_ptr[AIPS_PER_REPLY];
+	size_t	naips;
+};
+
+/* The walk of one peer's prefixes into b. */
+struct aip_walk {
+	struct reply_buf *b;
 	size_t	n;
 };
 
 static int
 add_aip(int family, const uint8_t *addr, uint8_t cidr, void *arg)
 {
-	struct aip_list *l = arg;
+	struct aip_walk *w = arg;
+	struct reply_buf *b = w->b;
 	char a[INET6_ADDRSTRLEN];
 
-	if (l->n == AIPS_PER_PEER)
+	if (w->n == AIPS_PER_PEER)
 		return 1;	/* stop the walk */
 	inet_ntop(family, addr, a, sizeof(a));
-	snprintf(l->txt[l->n], sizeof(l->txt[0]), "%s/%u", a, cidr);
-	l->ptr[l->n] = l->txt[l->n];
-	l->n++;
+	snprintf(b->aip_txt[b->naips], AIP_TEXT, "%s/%u", a, cidr);
+	b->aip_ptr[b->naips] = b->aip_txt[b->naips];
+	b->naips++;
+	w->n++;
 	return 0;
 }
 
@@ -40,13 +61,13 @@ static void
 endpoint_text(const struct wg_peer *p, char *out, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
-	const struct sockaddr_in *s4 = (const void *)&p->endpoint;
-	const struct sockaddr_in6 *s6 = (const void *)&p->endpoint;
+	const struct sockaddr_in *s4 = &p->endpoint.in4;
+	const struct sockaddr_in6 *s6 = &p->endpoint.in6;
 
 	out[0] = '\0';
 	if (p->endpoint_len == 0)
 		return;
-	if (p->endpoint.ss_family == AF_INET) {
+	if (p->endpoint.sa.sa_family == AF_INET) {
 		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
 		snprintf(out, len, "%s:%u", a, ntohs(s4->sin_port));
 	} else {
@@ -55,29 +76,28 @@ endpoint_text(const struct wg_peer *p, char *out, size_t len)
 	}
 }
 
-struct peer_buf {
-	Pm__WgPeerStatus st;
-	struct aip_list aips;
-	char endpoint[64];
-};
-
+/* Peer i of the reply; its prefix texts go after the earlier peers'. */
 static void
-fill_peer(struct netd *nd, struct wg_peer *p, struct peer_buf *b)
+fill_peer(struct netd *nd, struct wg_peer *p, struct reply_buf *b, size_t i)
 {
-	pm__wg_peer_status__init(&b->st);
-	b->aips.n = 0;
-	allowedips_walk_by_peer(&nd->wg.aips, p, add_aip, &b->aips);
-	endpoint_text(p, b->endpoint, sizeof(b->endpoint));
-	b->st.public_key.data = p->public_key;
-	b->st.public_key.len = 32;
-	b->st.endpoint = b->endpoint;
-	b->st.last_handshake_unix = (int64_t)(p->last_handshake_real_ns /
+	Pm__WgPeerStatus *st = &b->st[i];
+	struct aip_walk w = { b, 0 };
+	size_t first = b->naips;
+
+	pm__wg_peer_status__init(st);
+	allowedips_walk_by_peer(&nd->wg.aips, p, add_aip, &w);
+	endpoint_text(p, b->endpoint[i], sizeof(b->endpoint[i]));
+	st->public_key.data = p->public_key;
+	st->public_key.len = 32;
+	st->endpoint = b->endpoint[i];
+	st->last_handshake_unix = (int64_t)(p->last_handshake_real_ns /
 	    1000000000ULL);
-	b->st.rx_bytes = p->rx_bytes;
-	b->st.tx_bytes = p->tx_bytes;
-	b->st.persistent_keepalive = p->persistent_keepalive_interval;
-	b->st.n_allowed_ips = b->aips.n;
-	b->st.allowed_ips = b->aips.ptr;
+	st->rx_bytes = p->rx_bytes;
+	st->tx_bytes = p->tx_bytes;
+	st->persistent_keepalive = p->persistent_keepalive_interval;
+	st->n_allowed_ips = w.n;
+	st->allowed_ips = &b->aip_ptr[first];
+	b->ptrs[i] = st;
 }
 
 static int
@@ -109,15 +129,15 @@ fill_counters(const struct wg_counters *c, Pm__WgCounters *out)
 int
 netd_wg_status(struct netd *nd, uint64_t id)
 {
-	static struct peer_buf bufs[PEERS_PER_REPLY];
-	Pm__WgPeerStatus *ptrs[PEERS_PER_REPLY];
+	static struct reply_buf buf;
 	Pm__WgStatusReply rep = PM__WG_STATUS_REPLY__INIT;
 	Pm__WgCounters ctr = PM__WG_COUNTERS__INIT;
 	struct wg_device *dev = &nd->wg.dev;
 	int r = 0;
 
 	rep.id = id;
-	rep.peers = ptrs;
+	rep.peers = buf.ptrs;
+	buf.naips = 0;
 	if (nd->wg.on) {
 		rep.public_key.data = dev->static_public;
 		rep.public_key.len = 32;
@@ -125,15 +145,15 @@ netd_wg_status(struct netd *nd, uint64_t id)
 	}
 	for (size_t b = 0; nd->wg.on && b < WG_PEER_BUCKETS; b++)
 		for (struct wg_peer *p = dev->peer_table[b]; p; p = p->hash_next) {
-			if (rep.n_peers == PEERS_PER_REPLY) {
+			if (rep.n_peers == PEERS_PER_REPLY ||
+			    buf.naips + AIPS_PER_PEER > AIPS_PER_REPLY) {
 				rep.more = true;
 				if ((r = send_reply(nd, &rep)) < 0)
 					return r;
 				rep.n_peers = 0;
+				buf.naips = 0;
 			}
-			fill_peer(nd, p, &bufs[rep.n_peers]);
-			ptrs[rep.n_peers] = &bufs[rep.n_peers].st;
-			rep.n_peers++;
+			fill_peer(nd, p, &buf, rep.n_peers++);
 		}
 	rep.more = false;
 	fill_counters(&nd->wg.ctr, &ctr);

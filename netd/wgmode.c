@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,14 +139,40 @@ collect_routes(const struct wg_config *cf, char (*txt)[PREFIX_TEXT],
 	return n;
 }
 
+#define ROUTES_MAX	4096
+
+static size_t
+count_allowed_ips(const struct wg_config *cf)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < cf->n_peers; i++)
+		n += cf->peers[i].n_allowed_ips;
+	return n < ROUTES_MAX ? n : ROUTES_MAX;
+}
+
+/*
+ * The route texts live on the heap for the call, sized to the file: as
+ * static buffers they stayed resident at up to 60 bytes per peer.
+ */
 static void
 send_interface(struct netd *nd, const struct wg_config *cf)
 {
-	static char rt[4096][PREFIX_TEXT], ad[64][PREFIX_TEXT];
+	static char ad[64][PREFIX_TEXT];
 	static char dns[16][INET6_ADDRSTRLEN];
-	static char *rtp[4096], *adp[64], *dnsp[16];
+	static char *adp[64], *dnsp[16];
+	size_t nrt = count_allowed_ips(cf);
+	char (*rt)[PREFIX_TEXT] = calloc(nrt + 1, sizeof(*rt));
+	char **rtp = calloc(nrt + 1, sizeof(*rtp));
 	Pm__NetdToPrivd env = PM__NETD_TO_PRIVD__INIT;
 	Pm__WgInterface wi = PM__WG_INTERFACE__INIT;
+
+	if (rt == NULL || rtp == NULL) {
+		free(rt);
+		free(rtp);
+		report_error(nd, "cannot set up: out of memory");
+		return;
+	}
 
 	for (size_t i = 0; i < cf->n_addresses; i++) {
 		prefix_text(cf->addresses[i].family, cf->addresses[i].addr,
@@ -161,7 +188,7 @@ send_interface(struct netd *nd, const struct wg_config *cf)
 	wi.addresses = adp;
 	wi.n_dns = cf->n_dns;
 	wi.dns = dnsp;
-	wi.n_routes = collect_routes(cf, rt, rtp, 4096);
+	wi.n_routes = collect_routes(cf, rt, rtp, nrt);
 	wi.routes = rtp;
 	wi.mtu = nd->wg.mtu;
 	wi.listen_port = cf->has_listen_port ? cf->listen_port : 0;
@@ -169,6 +196,8 @@ send_interface(struct netd *nd, const struct wg_config *cf)
 	env.wg_interface = &wi;
 	if (send_privd(nd, &env) < 0)
 		log_warnx("cannot send the interface to privd");
+	free(rt);
+	free(rtp);
 }
 
 static int
@@ -215,4 +244,7 @@ netd_wg_config(struct netd *nd, int fd)
 	} else
 		send_interface(nd, cf);
 	wg_config_free(cf);
+	/* The file, its parse and the route list were one-offs the size of
+	 * the peer list: give their pages back rather than keep them. */
+	malloc_trim(0);
 }

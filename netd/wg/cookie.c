@@ -39,11 +39,9 @@ wg_cookie_checker_init(struct wg_cookie_checker *c,
 }
 
 void
-wg_cookie_init(struct wg_cookie *ck, const uint8_t peer_public[WG_KEY_LEN])
+wg_cookie_init(struct wg_cookie *ck)
 {
 	sodium_memzero(ck, sizeof(*ck));
-	derive_key(ck->mac1_key, WG_LABEL_MAC1, peer_public);
-	derive_key(ck->cookie_key, WG_LABEL_COOKIE, peer_public);
 }
 
 void
@@ -173,13 +171,15 @@ wg_cookie_admit(enum wg_mac_state state, bool under_load)
 }
 
 void
-wg_cookie_add_macs(struct wg_cookie *ck, uint8_t *msg, size_t len,
-    uint64_t now_ns)
+wg_cookie_add_macs(struct wg_cookie *ck, const uint8_t peer_public[WG_KEY_LEN],
+    uint8_t *msg, size_t len, uint64_t now_ns)
 {
 	uint8_t *mac1 = msg + len - sizeof(struct wg_msg_macs);
 	uint8_t *mac2 = mac1 + WG_COOKIE_LEN;
+	uint8_t key[WG_HASH_LEN];
 
-	compute_mac1(mac1, msg, len, ck->mac1_key);
+	derive_key(key, WG_LABEL_MAC1, peer_public);
+	compute_mac1(mac1, msg, len, key);
 	/* A cookie reply must carry this as AD to be accepted. */
 	memcpy(ck->last_mac1_sent, mac1, WG_COOKIE_LEN);
 	ck->have_sent_mac1 = true;
@@ -213,16 +213,18 @@ out:
 }
 
 int
-wg_cookie_consume_reply(struct wg_cookie *ck, const struct wg_msg_cookie *msg,
+wg_cookie_consume_reply(struct wg_cookie *ck,
+    const uint8_t peer_public[WG_KEY_LEN], const struct wg_msg_cookie *msg,
     uint64_t now_ns)
 {
-	uint8_t cookie[WG_COOKIE_LEN];
+	uint8_t cookie[WG_COOKIE_LEN], key[WG_HASH_LEN];
 	int r;
 
 	/* Only a reply to a message we sent can be authentic. */
 	if (!ck->have_sent_mac1)
 		return -EINVAL;
-	r = xaead_open(ck->cookie_key, msg->nonce, ck->last_mac1_sent,
+	derive_key(key, WG_LABEL_COOKIE, peer_public);
+	r = xaead_open(key, msg->nonce, ck->last_mac1_sent,
 	    WG_COOKIE_LEN, msg->encrypted_cookie, sizeof(msg->encrypted_cookie),
 	    cookie);
 	if (r == 0) {

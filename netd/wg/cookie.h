@@ -14,7 +14,10 @@
  *
  * The checker (one per device) validates incoming MACs and makes replies;
  * struct wg_cookie (one per peer) adds MACs to outgoing messages and keeps
- * the cookie the peer sent us.  Whether the device is "under load" is the
+ * the cookie the peer sent us.  A peer's two keys are derived from its
+ * public key when a message needs them (one BLAKE2s each, next to the
+ * handshake's Diffie-Hellman), not stored: they would double what a
+ * configured peer costs here.  Whether the device is "under load" is the
  * caller's decision; wg_cookie_admit() turns it and the MAC state into what
  * to do, as wireguard-linux receive.c does.
  */
@@ -37,8 +40,6 @@ struct wg_cookie_checker {
 };
 
 struct wg_cookie {
-	uint8_t		mac1_key[WG_HASH_LEN];	/* HASH("mac1----" || peer pub) */
-	uint8_t		cookie_key[WG_HASH_LEN];	/* HASH("cookie--" || peer pub) */
 	uint8_t		cookie[WG_COOKIE_LEN];		/* last one the peer sent */
 	uint8_t		last_mac1_sent[WG_COOKIE_LEN];	/* AD of its reply */
 	uint64_t	birthdate;			/* of cookie, monotonic ns */
@@ -61,7 +62,7 @@ enum wg_admit {
 /* Derive the MAC1 and cookie keys from a static public key. */
 void	wg_cookie_checker_init(struct wg_cookie_checker *,
 	    const uint8_t public_key[WG_KEY_LEN]);
-void	wg_cookie_init(struct wg_cookie *, const uint8_t peer_public[WG_KEY_LEN]);
+void	wg_cookie_init(struct wg_cookie *);
 void	wg_cookie_checker_wipe(struct wg_cookie_checker *);
 void	wg_cookie_wipe(struct wg_cookie *);
 
@@ -76,7 +77,8 @@ enum wg_mac_state wg_cookie_validate(struct wg_cookie_checker *,
 enum wg_admit wg_cookie_admit(enum wg_mac_state, bool under_load);
 
 /* Fills mac1 and mac2 of an outgoing initiation or response. */
-void	wg_cookie_add_macs(struct wg_cookie *, uint8_t *msg, size_t len,
+void	wg_cookie_add_macs(struct wg_cookie *,
+	    const uint8_t peer_public[WG_KEY_LEN], uint8_t *msg, size_t len,
 	    uint64_t now_ns);
 
 /*
@@ -88,7 +90,8 @@ int	wg_cookie_create_reply(struct wg_cookie_checker *, struct wg_msg_cookie *,
 	    const uint8_t *msg, size_t len, uint32_t sender_index,
 	    const struct sockaddr *src, socklen_t srclen, uint64_t now_ns);
 /* Stores the cookie of a reply to our last message.  0, -EBADMSG, -EINVAL. */
-int	wg_cookie_consume_reply(struct wg_cookie *, const struct wg_msg_cookie *,
+int	wg_cookie_consume_reply(struct wg_cookie *,
+	    const uint8_t peer_public[WG_KEY_LEN], const struct wg_msg_cookie *,
 	    uint64_t now_ns);
 
 #endif

@@ -16,6 +16,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -166,22 +167,31 @@ wg_tai64n(uint8_t out[WG_TIMESTAMP_LEN], uint64_t realtime_ns)
 		out[8 + i] = (uint8_t)(nsec >> (24 - 8 * i));
 }
 
+/* Its index must be unlisted already. */
 static void
-handshake_zero(struct wg_handshake *hs)
+handshake_free(struct wg_peer *peer)
 {
-	sodium_memzero(hs->ephemeral_private, sizeof(hs->ephemeral_private));
-	sodium_memzero(hs->remote_ephemeral, sizeof(hs->remote_ephemeral));
-	sodium_memzero(hs->hash, sizeof(hs->hash));
-	sodium_memzero(hs->chaining_key, sizeof(hs->chaining_key));
-	hs->remote_index = 0;
-	hs->state = WG_HANDSHAKE_ZEROED;
+	sodium_memzero(peer->handshake, sizeof(*peer->handshake));
+	free(peer->handshake);
+	peer->handshake = NULL;
 }
 
 void
-wg_handshake_clear(struct wg_device *dev, struct wg_handshake *hs)
+wg_handshake_clear(struct wg_device *dev, struct wg_peer *peer)
 {
-	wg_index_remove(dev, &hs->entry);
-	handshake_zero(hs);
+	if (peer->handshake == NULL)
+		return;
+	wg_index_remove(dev, &peer->handshake->entry);
+	handshake_free(peer);
+}
+
+/* The peer's handshake, a zeroed one if it had none; NULL without memory. */
+static struct wg_handshake *
+handshake_get(struct wg_peer *peer)
+{
+	if (peer->handshake == NULL)
+		peer->handshake = calloc(1, sizeof(*peer->handshake));
+	return peer->handshake;
 }
 
 /* Lists the handshake under a new sender index, returned in wire order. */
@@ -189,7 +199,7 @@ static int
 list_handshake(struct wg_device *dev, struct wg_peer *peer,
     const struct wg_handshake_fixed *fixed, uint32_t *sender_index_le)
 {
-	struct wg_handshake *hs = &peer->handshake;
+	struct wg_handshake *hs = peer->handshake;
 	int r;
 
 	r = wg_index_insert(dev, &hs->entry, WG_INDEX_HANDSHAKE, peer,
@@ -203,13 +213,15 @@ wg_create_initiation(struct wg_device *dev, struct wg_peer *peer,
     struct wg_msg_initiation *msg, uint64_t now_ns, uint64_t now_real_ns,
     const struct wg_handshake_fixed *fixed)
 {
-	struct wg_handshake *hs = &peer->handshake;
+	struct wg_handshake *hs;
 	uint8_t key[WG_KEY_LEN], timestamp[WG_TIMESTAMP_LEN];
 	uint32_t index;
 	int r = -EINVAL;
 
 	if (!dev->has_identity)
 		return -ENOKEY;
+	if ((hs = handshake_get(peer)) == NULL)
+		return -ENOMEM;
 	memset(msg, 0, sizeof(*msg));
 	msg->header.type = WG_MSG_HANDSHAKE_INITIATION;
 	handshake_init(hs->chaining_key, hs->hash, peer->public_key);
@@ -242,10 +254,11 @@ wg_create_initiation(struct wg_device *dev, struct wg_peer *peer,
 		goto out;
 	msg->sender_index = index;
 	hs->state = WG_HANDSHAKE_CREATED_INITIATION;
-	wg_cookie_add_macs(&peer->cookie, (uint8_t *)msg, sizeof(*msg), now_ns);
+	wg_cookie_add_macs(&peer->cookie, peer->public_key, (uint8_t *)msg,
+	    sizeof(*msg), now_ns);
 out:
 	if (r < 0)
-		wg_handshake_clear(dev, hs);
+		wg_handshake_clear(dev, peer);
 	sodium_memzero(key, sizeof(key));
 	sodium_memzero(timestamp, sizeof(timestamp));
 	return r;
@@ -253,13 +266,13 @@ out:
 
 /* The replay and flood checks, once the timestamp is authenticated. */
 static int
-check_timestamp(const struct wg_handshake *hs,
+check_timestamp(const struct wg_peer *peer,
     const uint8_t timestamp[WG_TIMESTAMP_LEN], uint64_t now_ns)
 {
 	/* TAI64N is big-endian throughout, so bytes compare as numbers. */
-	if (memcmp(timestamp, hs->latest_timestamp, WG_TIMESTAMP_LEN) <= 0)
+	if (memcmp(timestamp, peer->latest_timestamp, WG_TIMESTAMP_LEN) <= 0)
 		return -ESTALE;
-	if (wg_timers_initiation_flood(hs, now_ns))
+	if (wg_timers_initiation_flood(peer, now_ns))
 		return -EAGAIN;
 	return 0;
 }
@@ -292,7 +305,6 @@ wg_consume_initiation(struct wg_device *dev, const struct wg_msg_initiation *msg
 		r = -ENOENT;
 		goto out;
 	}
-	hs = &peer->handshake;
 	/* ss */
 	if (!mix_precomputed_dh(chaining_key, key, peer->static_static))
 		goto out;
@@ -300,18 +312,23 @@ wg_consume_initiation(struct wg_device *dev, const struct wg_msg_initiation *msg
 	if (!message_decrypt(t, msg->encrypted_timestamp,
 	    sizeof(msg->encrypted_timestamp), key, hash))
 		goto out;
-	if ((r = check_timestamp(hs, t, now_ns)) < 0)
+	if ((r = check_timestamp(peer, t, now_ns)) < 0)
 		goto out;
 
 	/* Authenticated: only now does the peer's state change. */
-	wg_handshake_clear(dev, hs);
+	if ((hs = handshake_get(peer)) == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	wg_index_remove(dev, &hs->entry);
+	sodium_memzero(hs, sizeof(*hs));
 	memcpy(hs->remote_ephemeral, e, WG_KEY_LEN);
-	memcpy(hs->latest_timestamp, t, WG_TIMESTAMP_LEN);
 	memcpy(hs->hash, hash, WG_HASH_LEN);
 	memcpy(hs->chaining_key, chaining_key, WG_HASH_LEN);
 	hs->remote_index = le32toh(msg->sender_index);
-	hs->last_initiation_consumption = now_ns;
 	hs->state = WG_HANDSHAKE_CONSUMED_INITIATION;
+	memcpy(peer->latest_timestamp, t, WG_TIMESTAMP_LEN);
+	peer->last_initiation_consumption = now_ns;
 	*peerp = peer;
 	r = 0;
 out:
@@ -329,12 +346,12 @@ wg_create_response(struct wg_device *dev, struct wg_peer *peer,
     struct wg_msg_response *msg, uint64_t now_ns,
     const struct wg_handshake_fixed *fixed)
 {
-	struct wg_handshake *hs = &peer->handshake;
+	struct wg_handshake *hs = peer->handshake;
 	uint8_t key[WG_KEY_LEN];
 	uint32_t index;
 	int r = -EINVAL;
 
-	if (hs->state != WG_HANDSHAKE_CONSUMED_INITIATION)
+	if (hs == NULL || hs->state != WG_HANDSHAKE_CONSUMED_INITIATION)
 		return -EINVAL;
 	memset(msg, 0, sizeof(*msg));
 	msg->header.type = WG_MSG_HANDSHAKE_RESPONSE;
@@ -363,10 +380,11 @@ wg_create_response(struct wg_device *dev, struct wg_peer *peer,
 		goto out;
 	msg->sender_index = index;
 	hs->state = WG_HANDSHAKE_CREATED_RESPONSE;
-	wg_cookie_add_macs(&peer->cookie, (uint8_t *)msg, sizeof(*msg), now_ns);
+	wg_cookie_add_macs(&peer->cookie, peer->public_key, (uint8_t *)msg,
+	    sizeof(*msg), now_ns);
 out:
 	if (r < 0)
-		wg_handshake_clear(dev, hs);
+		wg_handshake_clear(dev, peer);
 	sodium_memzero(key, sizeof(key));
 	return r;
 }
@@ -388,8 +406,8 @@ wg_consume_response(struct wg_device *dev, const struct wg_msg_response *msg,
 	if (entry == NULL)
 		return -ENOENT;
 	peer = entry->peer;
-	hs = &peer->handshake;
-	if (hs->state != WG_HANDSHAKE_CREATED_INITIATION)
+	hs = peer->handshake;
+	if (hs == NULL || hs->state != WG_HANDSHAKE_CREATED_INITIATION)
 		return -EINVAL;
 	memcpy(chaining_key, hs->chaining_key, WG_HASH_LEN);
 	memcpy(hash, hs->hash, WG_HASH_LEN);
@@ -433,14 +451,14 @@ out:
 int
 wg_begin_session(struct wg_device *dev, struct wg_peer *peer, uint64_t now_ns)
 {
-	struct wg_handshake *hs = &peer->handshake;
+	struct wg_handshake *hs = peer->handshake;
 	struct wg_keypair *kp = NULL;
 	uint8_t first[WG_KEY_LEN], second[WG_KEY_LEN];
 	bool initiator;
 	int r = -EINVAL;
 
-	if (hs->state != WG_HANDSHAKE_CREATED_RESPONSE &&
-	    hs->state != WG_HANDSHAKE_CONSUMED_RESPONSE)
+	if (hs == NULL || (hs->state != WG_HANDSHAKE_CREATED_RESPONSE &&
+	    hs->state != WG_HANDSHAKE_CONSUMED_RESPONSE))
 		return -EINVAL;
 	initiator = hs->state == WG_HANDSHAKE_CONSUMED_RESPONSE;
 	kdf_n(first, second, NULL, 2, hs->chaining_key, NULL, 0);
@@ -449,11 +467,11 @@ wg_begin_session(struct wg_device *dev, struct wg_peer *peer, uint64_t now_ns)
 	if (r < 0)
 		goto out;
 	wg_index_replace(dev, &hs->entry, &kp->entry, WG_INDEX_KEYPAIR);
-	handshake_zero(hs);
+	handshake_free(peer);
 	wg_keypairs_add(dev, &peer->keypairs, kp);
 out:
 	if (r < 0)
-		wg_handshake_clear(dev, hs);
+		wg_handshake_clear(dev, peer);
 	sodium_memzero(first, sizeof(first));
 	sodium_memzero(second, sizeof(second));
 	return r;

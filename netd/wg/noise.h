@@ -20,7 +20,7 @@
  *	-EAGAIN		initiations from this peer arrive too fast
  *	-EINVAL		wrong state for this step, or a low-order key
  *	-ENOKEY		the device has no private key
- *	-ENOMEM		no memory for a new keypair
+ *	-ENOMEM		no memory for the handshake or a new keypair
  */
 #ifndef PM_WG_NOISE_H
 #define PM_WG_NOISE_H
@@ -54,18 +54,21 @@ enum wg_handshake_state {
 	WG_HANDSHAKE_CONSUMED_RESPONSE,
 };
 
-/* The in-progress handshake with one peer; all secrets, wiped when done. */
+/*
+ * The in-progress handshake with one peer; all secrets.  Allocated when an
+ * exchange starts (we initiate, or authenticate an initiation) and wiped
+ * and freed once its session is derived or it is dropped, so a peer with
+ * no exchange under way carries only a NULL pointer (peer->handshake).
+ * What must outlive it, the replay state of initiations, is in the peer.
+ */
 struct wg_handshake {
 	struct wg_index_entry	entry;
 	uint8_t		ephemeral_private[WG_KEY_LEN];
 	uint8_t		remote_ephemeral[WG_KEY_LEN];
 	uint8_t		hash[WG_HASH_LEN];
 	uint8_t		chaining_key[WG_HASH_LEN];
-	/* Greatest TAI64N accepted; survives wipes so replays stay refused. */
-	uint8_t		latest_timestamp[WG_TIMESTAMP_LEN];
 	uint32_t	remote_index;	/* host order */
 	uint8_t		state;		/* enum wg_handshake_state */
-	uint64_t	last_initiation_consumption;	/* monotonic ns */
 };
 
 /*
@@ -95,11 +98,14 @@ int	wg_consume_response(struct wg_device *, const struct wg_msg_response *,
 	    struct wg_peer **peerp);
 /*
  * After wg_create_response() or wg_consume_response(): derives the transport
- * keypair, wipes the handshake, and installs the keypair (as current for the
+ * keypair, drops the handshake, and installs the keypair (as current for the
  * initiator, as next for the responder until key confirmation).
  */
 int	wg_begin_session(struct wg_device *, struct wg_peer *, uint64_t now_ns);
-/* Forgets the handshake (but not latest_timestamp) and frees its index. */
-void	wg_handshake_clear(struct wg_device *, struct wg_handshake *);
+/*
+ * Forgets the peer's handshake, if any: unlists its index, wipes and frees
+ * it.  The peer's initiation replay state stays.
+ */
+void	wg_handshake_clear(struct wg_device *, struct wg_peer *);
 
 #endif

@@ -146,14 +146,15 @@ wg_peer_add(struct wg_device *dev, const uint8_t public_key[WG_KEY_LEN],
 	    memcmp(public_key, dev->static_public, WG_KEY_LEN) == 0) ||
 	    wg_peer_lookup(dev, public_key) != NULL)
 		return -EEXIST;
-	if ((peer = calloc(1, sizeof(*peer))) == NULL)
+	if (wg_timerq_reserve(&dev->timerq, dev->npeers + 1) < 0 ||
+	    (peer = calloc(1, sizeof(*peer))) == NULL)
 		return -ENOMEM;
 	peer->dev = dev;
 	memcpy(peer->public_key, public_key, WG_KEY_LEN);
 	if (psk != NULL)
 		memcpy(peer->preshared_key, psk, WG_KEY_LEN);
 	precompute_static_static(peer);
-	wg_cookie_init(&peer->cookie, public_key);
+	wg_cookie_init(&peer->cookie);
 	wg_timers_init(&peer->timers);
 	head = peer_bucket(dev, public_key);
 	peer->hash_next = *head;
@@ -177,6 +178,7 @@ wg_peer_remove(struct wg_peer *peer)
 		}
 	}
 	dev->npeers--;
+	wg_timerq_set(&dev->timerq, peer, WG_TIMER_OFF);
 	wg_peer_clear_keys(peer);
 	sodium_memzero(peer, sizeof(*peer));
 	free(peer);
@@ -195,8 +197,15 @@ void
 wg_peer_set_endpoint(struct wg_peer *peer, const struct sockaddr *sa,
     socklen_t len)
 {
-	if (sa == NULL || len == 0 || len > sizeof(peer->endpoint))
+	if (sa == NULL)
 		return;
+	if (sa->sa_family == AF_INET && len >= sizeof(peer->endpoint.in4))
+		len = sizeof(peer->endpoint.in4);
+	else if (sa->sa_family == AF_INET6 && len >= sizeof(peer->endpoint.in6))
+		len = sizeof(peer->endpoint.in6);
+	else
+		return;
+	memset(&peer->endpoint, 0, sizeof(peer->endpoint));
 	memcpy(&peer->endpoint, sa, len);
 	peer->endpoint_len = len;
 }
@@ -204,7 +213,7 @@ wg_peer_set_endpoint(struct wg_peer *peer, const struct sockaddr *sa,
 void
 wg_peer_clear_keys(struct wg_peer *peer)
 {
-	wg_handshake_clear(peer->dev, &peer->handshake);
+	wg_handshake_clear(peer->dev, peer);
 	wg_keypairs_clear(peer->dev, &peer->keypairs);
 }
 
@@ -267,6 +276,7 @@ wg_device_destroy(struct wg_device *dev)
 	for (b = 0; b < WG_PEER_BUCKETS; b++)
 		while (dev->peer_table[b] != NULL)
 			wg_peer_remove(dev->peer_table[b]);
+	wg_timerq_free(&dev->timerq);
 	sodium_memzero(dev, sizeof(*dev));
 }
 
@@ -402,7 +412,8 @@ receive_cookie(struct wg_device *dev, const uint8_t *buf, uint64_t now_ns,
 	    WG_INDEX_HANDSHAKE | WG_INDEX_KEYPAIR);
 	if (entry == NULL)
 		return -ENOENT;
-	if ((r = wg_cookie_consume_reply(&entry->peer->cookie, &msg, now_ns)) < 0)
+	if ((r = wg_cookie_consume_reply(&entry->peer->cookie,
+	    entry->peer->public_key, &msg, now_ns)) < 0)
 		return r;
 	rx->peer = entry->peer;
 	rx->events |= WG_RX_COOKIE;

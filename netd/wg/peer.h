@@ -6,14 +6,21 @@
  *	                                         back, deliver rx->plain to TUN,
  *	                                         flush staged packets, ...
  *	TUN packet   --> wg_send_data() (session.h) --> UDP to peer->endpoint
- *	peer timer   --> wg_timers_poll() (timers.h) --> WG_ACTION_* bits
+ *	first timer  --> wg_timers_due() (timers.h) --> wg_timers_poll() -->
+ *	                 WG_ACTION_* bits, for each peer whose deadline passed
  *
  * Both tables are fixed arrays of bucket heads with chains threaded through
- * the entries themselves, so nothing allocates after wg_peer_add() except a
- * keypair per completed handshake (and, with the OpenSSL AEAD backend, its
- * cipher contexts on first use); never per packet.  Public keys are hashed
- * with a random SipHash key, since an initiator chooses the key we look up.
- * Single-threaded: the caller serialises all calls on one device.
+ * the entries themselves, and the timer queue's room is reserved by
+ * wg_peer_add(), so nothing allocates after it except a handshake while one
+ * is under way and a keypair per completed handshake (and, with the OpenSSL
+ * AEAD backend, its cipher contexts on first use); never per packet.
+ * Public keys are hashed with a random SipHash key, since an initiator
+ * chooses the key we look up.  Single-threaded: the caller serialises all
+ * calls on one device.
+ *
+ * Memory: a configured peer that is not talking costs its struct wg_peer
+ * (about 340 bytes: keys, counters, timers, the endpoint) and a timer
+ * queue slot; its handshake and keypairs exist only while in use.
  */
 #ifndef PM_WG_PEER_H
 #define PM_WG_PEER_H
@@ -21,12 +28,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "cookie.h"
 #include "messages.h"
 #include "noise.h"
 #include "session.h"
+#include "timerq.h"
 #include "timers.h"
 
 #define WG_INDEX_BUCKETS	2048	/* power of two */
@@ -42,26 +51,38 @@ struct wg_device {
 	size_t		npeers;
 	struct wg_index_entry *index_table[WG_INDEX_BUCKETS];
 	struct wg_peer	*peer_table[WG_PEER_BUCKETS];
+	struct wg_timerq timerq;
+};
+
+/* Where a peer's datagrams go: IPv4 or IPv6, nothing larger. */
+union wg_endpoint {
+	struct sockaddr		sa;
+	struct sockaddr_in	in4;
+	struct sockaddr_in6	in6;
 };
 
 struct wg_peer {
 	struct wg_device *dev;
 	struct wg_peer	*hash_next;		/* peer_table chain */
 	void		*ctx;			/* the I/O layer's, untouched */
+	struct wg_handshake *handshake;		/* NULL: none under way */
+	struct wg_keypairs keypairs;
 	uint8_t		 public_key[WG_KEY_LEN];
 	uint8_t		 preshared_key[WG_KEY_LEN];	/* zeros when unset */
 	/* DH(our static, its static); all zero when unusable (low order). */
 	uint8_t		 static_static[WG_KEY_LEN];
-	struct wg_handshake handshake;
-	struct wg_keypairs keypairs;
+	/* Greatest TAI64N accepted in an initiation, and when: these outlive
+	 * every handshake so that replays stay refused. */
+	uint8_t		 latest_timestamp[WG_TIMESTAMP_LEN];
+	uint16_t	 persistent_keepalive_interval;	/* seconds, 0 = off */
+	uint64_t	 last_initiation_consumption;	/* monotonic ns */
 	struct wg_cookie cookie;
 	struct wg_timers timers;
 	uint64_t	 rx_bytes;
 	uint64_t	 tx_bytes;
 	uint64_t	 last_handshake_real_ns;	/* 0: never */
-	uint16_t	 persistent_keepalive_interval;	/* seconds, 0 = off */
 	socklen_t	 endpoint_len;			/* 0: unknown */
-	struct sockaddr_storage endpoint;
+	union wg_endpoint endpoint;
 };
 
 /* What wg_device_receive() found and what the caller must do next. */
@@ -105,6 +126,7 @@ void	wg_peer_remove(struct wg_peer *);
 struct wg_peer *wg_peer_lookup(struct wg_device *,
 	    const uint8_t public_key[WG_KEY_LEN]);
 void	wg_peer_set_preshared_key(struct wg_peer *, const uint8_t psk[WG_KEY_LEN]);
+/* Only AF_INET and AF_INET6 addresses are taken; others are ignored. */
 void	wg_peer_set_endpoint(struct wg_peer *, const struct sockaddr *,
 	    socklen_t);
 /* Wipes the handshake and all keypairs (the 3 x REJECT_AFTER_TIME rule). */

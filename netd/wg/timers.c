@@ -46,11 +46,36 @@
 
 #define SEC(s)	((uint64_t)(s) * WG_NSEC_PER_SEC)
 
+/*
+ * REKEY_TIMEOUT jitter, 0..WG_REKEY_TIMEOUT_JITTER_MAX_MS ms, uniform.
+ * wg_timers_data_sent() draws it on the data path (whenever a packet goes
+ * out with the new-handshake timer disarmed, i.e. once per burst after
+ * anything was received), and libsodium's randombytes is a getrandom()
+ * call each time; so draws come from a pool refilled once per
+ * JITTER_POOL of them.  The jitter only spreads handshakes out in time;
+ * it protects no secret, so holding it in memory costs nothing.
+ */
+#define JITTER_POOL	128
+#define JITTER_RANGE	(WG_REKEY_TIMEOUT_JITTER_MAX_MS + 1)
+/* Rejecting draws at or above this keeps v % JITTER_RANGE uniform. */
+#define JITTER_LIMIT	(65536 - 65536 % JITTER_RANGE)
+
+static _Thread_local uint16_t jitter_pool[JITTER_POOL];
+static _Thread_local unsigned jitter_used = JITTER_POOL;
+
 static uint64_t
 jitter(void)
 {
-	return (uint64_t)randombytes_uniform(WG_REKEY_TIMEOUT_JITTER_MAX_MS + 1) *
-	    UINT64_C(1000000);
+	uint16_t v;
+
+	do {
+		if (jitter_used == JITTER_POOL) {
+			randombytes_buf(jitter_pool, sizeof(jitter_pool));
+			jitter_used = 0;
+		}
+		v = jitter_pool[jitter_used++];
+	} while (v >= JITTER_LIMIT);
+	return (uint64_t)(v % JITTER_RANGE) * UINT64_C(1000000);
 }
 
 static bool
@@ -78,6 +103,7 @@ wg_timers_init(struct wg_timers *t)
 		.zero_key_material = WG_TIMER_OFF,
 		.persistent_keepalive = WG_TIMER_OFF,
 		.last_sent_handshake = WG_TIMER_OFF,
+		.queue_pos = WG_TIMERQ_NONE,
 	};
 }
 
@@ -99,11 +125,11 @@ wg_timers_keypair_expired(const struct wg_keypair *kp, uint64_t now_ns)
 
 /* The first initiation ever (no timestamp yet) is never a flood. */
 bool
-wg_timers_initiation_flood(const struct wg_handshake *hs, uint64_t now_ns)
+wg_timers_initiation_flood(const struct wg_peer *peer, uint64_t now_ns)
 {
-	if (sodium_is_zero(hs->latest_timestamp, WG_TIMESTAMP_LEN))
+	if (sodium_is_zero(peer->latest_timestamp, WG_TIMESTAMP_LEN))
 		return false;
-	return hs->last_initiation_consumption +
+	return peer->last_initiation_consumption +
 	    WG_NSEC_PER_SEC / WG_INITIATIONS_PER_SECOND > now_ns;
 }
 
@@ -369,4 +395,22 @@ wg_timers_poll(struct wg_peer *peer, uint64_t now_ns)
 		actions |= expired_persistent_keepalive(peer);
 	actions |= handshake_wanted(peer, now_ns);
 	return actions;
+}
+
+void
+wg_timers_schedule(struct wg_peer *peer)
+{
+	wg_timerq_set(&peer->dev->timerq, peer, wg_timers_next_deadline(peer));
+}
+
+uint64_t
+wg_timers_first_deadline(const struct wg_device *dev)
+{
+	return wg_timerq_first(&dev->timerq);
+}
+
+struct wg_peer *
+wg_timers_due(const struct wg_device *dev, uint64_t now_ns)
+{
+	return wg_timerq_due(&dev->timerq, now_ns);
 }

@@ -3,10 +3,13 @@
  *
  * The protocol code calls a hook when something happens (a data packet sent,
  * a handshake completed, ...); the hook only records a deadline.  The I/O
- * layer keeps one timer per peer armed at wg_timers_next_deadline() and, when
- * it fires, calls wg_timers_poll(), which runs every expired timer and
- * returns WG_ACTION_* bits for the caller to carry out.  Re-arm after every
- * wg_* call that involved the peer: any of them may move the deadline.
+ * layer calls wg_timers_schedule() after every wg_* call that involved the
+ * peer (any of them may move its deadlines), which files the peer in the
+ * device's timer queue (timerq.h) at wg_timers_next_deadline().  It keeps
+ * one timer armed at wg_timers_first_deadline() and, when it fires, calls
+ * wg_timers_poll() for each peer wg_timers_due() returns: that runs the
+ * peer's expired timers and returns WG_ACTION_* bits for the caller to carry
+ * out; then wg_timers_schedule() again.
  *
  * Every time is uint64 nanoseconds of CLOCK_MONOTONIC (CLOCK_BOOTTIME is
  * better if the host suspends), passed in by the caller; only
@@ -21,8 +24,8 @@
 
 #include "messages.h"
 
+struct wg_device;
 struct wg_peer;
-struct wg_handshake;
 struct wg_keypair;
 struct wg_cookie;
 struct wg_cookie_checker;
@@ -53,6 +56,8 @@ struct wg_timers {
 	bool		need_another_keepalive;
 	bool		sent_lastminute_handshake;
 	bool		want_handshake;		/* an initiation was asked for */
+	uint32_t	queue_pos;	/* in the device's timerq, or
+					 * WG_TIMERQ_NONE */
 };
 
 void	wg_timers_init(struct wg_timers *);
@@ -85,7 +90,7 @@ bool	wg_birthdate_has_expired(uint64_t birthdate_ns, uint64_t seconds,
 /* The keypair is older than REJECT_AFTER_TIME: no more use either way. */
 bool	wg_timers_keypair_expired(const struct wg_keypair *, uint64_t now_ns);
 /* Initiations arriving faster than WG_INITIATIONS_PER_SECOND. */
-bool	wg_timers_initiation_flood(const struct wg_handshake *, uint64_t now_ns);
+bool	wg_timers_initiation_flood(const struct wg_peer *, uint64_t now_ns);
 bool	wg_timers_may_send_initiation(const struct wg_peer *, uint64_t now_ns);
 bool	wg_timers_cookie_secret_expired(const struct wg_cookie_checker *,
 	    uint64_t now_ns);
@@ -97,5 +102,13 @@ bool	wg_timers_cookie_expired(const struct wg_cookie *, uint64_t now_ns);
 uint64_t wg_timers_next_deadline(const struct wg_peer *);
 /* Runs the expired timers; returns enum wg_action bits. */
 unsigned wg_timers_poll(struct wg_peer *, uint64_t now_ns);
+/* Files the peer in the device's queue at its next deadline (or takes it
+ * out when none is armed). */
+void	wg_timers_schedule(struct wg_peer *);
+/* The device's earliest queued deadline, WG_TIMER_OFF if none. */
+uint64_t wg_timers_first_deadline(const struct wg_device *);
+/* A queued peer whose deadline is <= now_ns, or NULL: poll it, act, and
+ * schedule it again, until this returns NULL. */
+struct wg_peer *wg_timers_due(const struct wg_device *, uint64_t now_ns);
 
 #endif

@@ -26,6 +26,11 @@ default build/).  Run with /usr/bin/python3:
 
     sudo /usr/bin/python3 tests/bench/wg_throughput.py [--rounds 2]
 
+--syscalls counts both netds' system calls during each privmesh
+single-stream test (perf stat on the syscall tracepoints): getrandom
+should stay near zero while read/write/sendmmsg/recvmmsg run to hundreds
+of thousands.  --perf DIR records a profile of the first one.
+
 Everything it creates (namespaces, processes, temporary directories) is
 removed on exit, also on Ctrl-C or SIGTERM.
 """
@@ -294,6 +299,41 @@ def profile(pids, secs, outdir):
     return rec, data
 
 
+# System calls counted by --syscalls: the packet path's, and getrandom,
+# which must not be on it.
+SYSCALLS = ("getrandom", "read", "write", "recvmmsg", "sendmmsg", "sendto")
+
+
+def count_syscalls(pids, secs):
+    """perf stat on the syscall tracepoints of pids (low overhead, unlike
+    strace); returns the running perf and where it writes."""
+    out = tempfile.NamedTemporaryFile(prefix="pm-bench-sc-", suffix=".csv",
+                                      delete=False)
+    out.close()
+    cmd = ["perf", "stat", "-x", ",", "-o", out.name, "-p",
+           ",".join(map(str, pids))]
+    for sc in SYSCALLS:
+        cmd += ["-e", f"syscalls:sys_enter_{sc}"]
+    rec = subprocess.Popen(cmd + ["--", "sleep", str(secs)],
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    return rec, out.name
+
+
+def syscall_report(path):
+    counts = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.strip().split(",")
+            if len(parts) >= 3 and parts[2].startswith("syscalls:"):
+                name = parts[2].split("sys_enter_")[-1]
+                counts[name] = (int(parts[0]) if parts[0].isdigit()
+                                else parts[0])
+    os.unlink(path)
+    return "  netd system calls: " + ", ".join(
+        f"{k} {counts.get(k, '?')}" for k in SYSCALLS)
+
+
 # ---- Main ---------------------------------------------------------------
 
 def main():
@@ -307,6 +347,11 @@ def main():
     ap.add_argument("--perf", metavar="DIR",
                     help="also perf record -g both netds during the first "
                          "privmesh single-stream test, into DIR/perf.data")
+    ap.add_argument("--syscalls", action="store_true",
+                    help="also count both netds' getrandom and packet "
+                         "system calls (perf stat on the syscall "
+                         "tracepoints) during each privmesh single-stream "
+                         "test")
     args = ap.parse_args()
 
     if os.geteuid() != 0:
@@ -346,7 +391,7 @@ def main():
                     pair.start()
                     wait_ping(topo.a, B_TUN_IP)
                     for n in (1, args.parallel):
-                        rec = None
+                        rec = sc = None
                         if (args.perf and not profiled and n == 1 and
                                 impl is PrivmeshPair):
                             os.makedirs(args.perf, exist_ok=True)
@@ -354,11 +399,18 @@ def main():
                                                 max(args.time - 2, 1),
                                                 args.perf)
                             profiled = True
+                        if (args.syscalls and n == 1 and
+                                impl is PrivmeshPair):
+                            sc, scpath = count_syscalls(
+                                pair.netd_pids(), max(args.time - 2, 1))
                         mbps = iperf(topo, cleanup, B_TUN_IP, n, args.time)
                         if rec is not None:
                             rec.wait()
                             print(f"  perf data: {data} (netd pids "
                                   f"{pair.netd_pids()})")
+                        if sc is not None:
+                            sc.wait()
+                            print(syscall_report(scpath))
                         results[impl.name][n].append(mbps)
                         print(f"round {rnd}  {impl.name:12s} {n} stream(s): "
                               f"{mbps:9.1f} Mbit/s", flush=True)

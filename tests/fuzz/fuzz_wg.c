@@ -291,10 +291,9 @@ node_reset(struct node *n)
 
 	wg_peer_clear_keys(p);
 	/* Survives wg_handshake_clear() on purpose (replay protection). */
-	memset(p->handshake.latest_timestamp, 0,
-	    sizeof(p->handshake.latest_timestamp));
-	p->handshake.last_initiation_consumption = 0;
-	wg_cookie_init(&p->cookie, p->public_key);
+	memset(p->latest_timestamp, 0, sizeof(p->latest_timestamp));
+	p->last_initiation_consumption = 0;
+	wg_cookie_init(&p->cookie);
 	wg_timers_init(&p->timers);
 	p->rx_bytes = p->tx_bytes = 0;
 	p->last_handshake_real_ns = 0;
@@ -503,7 +502,8 @@ remac(struct node *from, uint8_t *msg, size_t len, uint64_t now)
 {
 	struct wg_cookie saved = from->peer->cookie;
 
-	wg_cookie_add_macs(&from->peer->cookie, msg, len, now);
+	wg_cookie_add_macs(&from->peer->cookie, from->peer->public_key, msg,
+	    len, now);
 	/* The sender did not send this: keep its cookie state as it was. */
 	from->peer->cookie = saved;
 }
@@ -752,9 +752,9 @@ a_index(uint8_t sel, uint32_t *idx)
 
 	switch (sel & 3) {
 	case 0:
-		if (p->handshake.entry.type == 0)
+		if (p->handshake == NULL || p->handshake->entry.type == 0)
 			return false;
-		*idx = p->handshake.entry.index;
+		*idx = p->handshake->entry.index;
 		return true;
 	case 1:
 		kp = p->keypairs.current;
