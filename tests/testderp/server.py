@@ -126,10 +126,12 @@ class Client:
         self.wake.set()
 
     def close(self):
+        """Like Go's net.Conn.Close: whatever is still queued in user space
+        is dropped (a stalled client must not keep its connection open)."""
         if not self.closed:
             self.closed = True
             self.wake.set()
-            self.writer.close()
+            self.writer.transport.abort()
 
 
 class DerpServer:
@@ -151,6 +153,7 @@ class DerpServer:
         self.client_infos = {}      # key hex -> ClientInfo dict of the last connection
         self.pongs = []             # (key hex, 8-byte data) answering our pings
         self.conns = set()
+        self.tasks = set()          # every serve_http task, for shutdown
 
     # ---- counters -------------------------------------------------------
     def count(self, name, n=1):
@@ -180,6 +183,13 @@ class DerpServer:
                                   for f, v in i.items()}
                               for k, i in self.client_infos.items()}
         return out
+
+    async def shutdown(self):
+        """Cancels every connection task and waits for them."""
+        tasks = list(self.tasks)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # ---- registry -------------------------------------------------------
     def is_mesh_peer(self, info):
@@ -259,6 +269,8 @@ class DerpServer:
     async def serve_http(self, reader, writer):
         """One TCP (or TLS) connection: HTTP requests until an upgrade."""
         self.count("accepts")
+        task = asyncio.current_task()
+        self.tasks.add(task)
         peer = writer.get_extra_info("peername")
         remote = None
         if peer:
@@ -291,6 +303,7 @@ class DerpServer:
             self.count("internal_errors")
             traceback.print_exc()
         finally:
+            self.tasks.discard(task)
             writer.close()
 
     async def upgrade(self, reader, writer, headers, remote):

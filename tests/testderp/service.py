@@ -152,8 +152,7 @@ class TestDerp:
     async def _stop(self):
         for srv in self._servers:
             srv.close()
-        for c in list(self.server.conns):
-            c.close()
+        await self.server.shutdown()
         for tr in self._transports:
             tr.close()
         for srv in self._servers:
