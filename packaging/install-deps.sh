@@ -11,6 +11,9 @@
 #           python3-h2/-nacl/-zstandard/-cryptography (test control server),
 #           dig + kdig + dnsmasq + unbound + dnsperf (DNS tests and benchmark;
 #           dnsmasq-base carries no service that would grab port 53)
+#           coturn (turnutils_stunclient checks tests/testderp's STUN server;
+#           its init script starts turnserver only with TURNSERVER_ENABLED=1
+#           in /etc/default/coturn, which the package leaves commented out)
 set -eu
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps.sh: must run as root (apt-get install)" >&2
@@ -30,4 +33,5 @@ apt-get install -y -q --no-install-recommends \
 	wireguard-go wireguard-tools iperf3 \
 	python3 python3-pytest \
 	python3-h2 python3-nacl python3-zstandard python3-cryptography \
-	bind9-dnsutils knot-dnsutils dnsmasq-base unbound dnsperf
+	bind9-dnsutils knot-dnsutils dnsmasq-base unbound dnsperf \
+	coturn

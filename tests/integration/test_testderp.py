@@ -302,21 +302,25 @@ def test_ipv6_and_tls_with_fast_start(lab, derp):
     assert c.http_headers["Derp-Public-Key"] == derp.public_key.hex()
 
 
+def http(ns, port, path, method="GET", headers=""):
+    s = socket_in(ns, socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect((SRV4, port))
+    s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}"
+              "Connection: close\r\n\r\n".encode())
+    out = b""
+    while True:
+        d = s.recv(4096)
+        if not d:
+            break
+        out += d
+    s.close()
+    return out.decode()
+
+
 def test_http_endpoints(lab, derp):
     def get(path, method="GET", headers=""):
-        s = socket_in(lab["R"], socket.AF_INET, socket.SOCK_STREAM)
-        s.settimeout(5)
-        s.connect((SRV4, derp.http_port))
-        s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}"
-                  "Connection: close\r\n\r\n".encode())
-        out = b""
-        while True:
-            d = s.recv(4096)
-            if not d:
-                break
-            out += d
-        s.close()
-        return out.decode()
+        return http(lab["R"], derp.http_port, path, method, headers)
     assert get("/derp").startswith("HTTP/1.1 426 ")
     assert get("/derp", headers="Upgrade: foo\r\n").startswith("HTTP/1.1 426 ")
     assert get("/derp/probe").startswith("HTTP/1.1 200 ")
@@ -666,6 +670,7 @@ def test_stun_direct_natted_and_ipv6(lab, derp):
     fam, ip, port = parse_stun_response(data, txid)
     assert (fam, ip) == (1, NAT4)               # the NATed address, not 10.66.0.2
     assert NAT_PORT <= port < NAT_PORT + 100 and port != local[1]
+    assert derp.stun_requests()[-1] == (NAT4, port, txid)   # what the server saw
 
     local, txid, data = stun_query(lab["R"], SRV6, 3478)
     assert parse_stun_response(data, txid) == (2, R6, local[1])
@@ -738,6 +743,8 @@ def test_coturn_stunclient(lab):
         assert len(addrs) == 1, r.stdout
         ip, port = addrs.pop().rsplit(":", 1)
         assert ip == NAT4 and NAT_PORT <= int(port) < NAT_PORT + 100
+        # The mapping coturn decoded is the source the server saw.
+        assert {(a, p) for a, p, _ in d.stun_requests()} == {(NAT4, int(port))}
         assert d.counter("stun_success") >= 1
     finally:
         d.stop()
@@ -768,6 +775,15 @@ def test_standalone_cli(lab, tmp_path):
         assert b.recv_packet() == (a.pub, b"via the CLI server")
         local, txid, data = stun_query(lab["R"], SRV4, node["STUNPort"])
         assert parse_stun_response(data, txid) == (1, R4, local[1])
+        # Faults and counters over HTTP, for tests that run the CLI.
+        assert http(lab["R"], 3340, "/debug/testderp/fault?stun=nosuch",
+                    "POST").startswith("HTTP/1.1 400 ")
+        assert http(lab["R"], 3340, "/debug/testderp/fault?stun=drop&count=2",
+                    "POST").startswith("HTTP/1.1 200 ")
+        assert stun_query(lab["R"], SRV4, 3478, timeout=0.5)[2] is None
+        c = json.loads(http(lab["R"], 3340, "/debug/testderp/counters").split("\r\n\r\n")[1])
+        assert c["stun_fault_drop"] == 1 and c["stun_success"] == 1
+        assert c["packets_sent"] == 1 and c["fast_starts"] == 1
     finally:
         p.send_signal(signal.SIGTERM)
         assert p.wait(10) == 0, p.stderr.read()

@@ -7,7 +7,9 @@ derpserver.Handler answer before a connection becomes DERP.
 - /derp without an upgrade -> 426 "DERP requires connection upgrade";
 - /derp/probe, /derp/latency-check -> 200 for HEAD/GET (405 otherwise);
 - /generate_204 -> 204, echoing X-Tailscale-Challenge as derper does;
-- /debug/testderp/counters -> JSON counters (test-only);
+- GET /debug/testderp/counters -> JSON counters (test-only);
+- POST /debug/testderp/fault?conn=NAME|stun=NAME[&count=N] -> queue faults
+  for the next connections / STUN answers (test-only);
 - anything else -> 404.
 Plain requests keep the connection alive, as Go's net/http does.
 """
@@ -47,7 +49,9 @@ async def read_request(reader):
         raise BadRequest("bad Content-Length")
     if int(n):
         await reader.readexactly(int(n))
-    return parts[0], parts[1].split("?", 1)[0], headers
+    path, _, query = parts[1].partition("?")
+    headers[":query"] = query       # not a header name HTTP allows: no clash
+    return parts[0], path, headers
 
 
 def response(status, reason, body=b"", headers=()):
@@ -70,7 +74,7 @@ def upgrade_101(server_pub_hex):
 _CHALLENGE = re.compile(r"^[A-Za-z0-9.\-_:]{0,64}$")
 
 
-def plain(method, path, headers, counters_json):
+def plain(method, path, headers, counters_json, inject):
     """The response for a request that does not become DERP, or None when
     the request is a DERP upgrade that the caller must handle."""
     if path in ("/derp/probe", "/derp/latency-check"):
@@ -97,4 +101,11 @@ def plain(method, path, headers, counters_json):
     if path == "/debug/testderp/counters" and method == "GET":
         body = json.dumps(counters_json(), sort_keys=True).encode()
         return response(200, "OK", body, [("Content-Type", "application/json")])
+    if path == "/debug/testderp/fault" and method == "POST":
+        q = dict(kv.partition("=")[::2] for kv in headers[":query"].split("&") if kv)
+        try:
+            inject(q.get("conn"), q.get("stun"), int(q.get("count", "1")))
+        except ValueError as e:
+            return response(400, "Bad Request", f"{e}\n".encode())
+        return response(200, "OK", b"ok\n")
     return response(404, "Not Found", b"404 page not found\n")

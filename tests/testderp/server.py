@@ -37,7 +37,7 @@ import nacl.exceptions
 import nacl.public
 import nacl.utils
 
-from . import clientinfo, httpd, protocol as P
+from . import clientinfo, httpd, protocol as P, stun
 
 # What a connection fault does to the next DERP connection(s).
 CONN_FAULTS = {
@@ -149,6 +149,7 @@ class DerpServer:
         self.watchers = set()
         self.peer_gone_watchers = {}    # src key -> {Client} that received from it
         self.faults = []            # pending CONN_FAULTS names, one per connection
+        self.stun_faults = []       # pending stun.FAULTS names, one per answer
         self.received = []          # last frames read from clients (dicts)
         self.client_infos = {}      # key hex -> ClientInfo dict of the last connection
         self.pongs = []             # (key hex, 8-byte data) answering our pings
@@ -183,6 +184,17 @@ class DerpServer:
                                   for f, v in i.items()}
                               for k, i in self.client_infos.items()}
         return out
+
+    def inject(self, conn=None, stun_fault=None, count=1):
+        """Queues faults; ValueError names an unknown one."""
+        if conn is not None and conn not in CONN_FAULTS:
+            raise ValueError(f"unknown fault {conn!r}; known: {sorted(CONN_FAULTS)}")
+        if stun_fault is not None and stun_fault not in stun.FAULTS:
+            raise ValueError(f"unknown STUN fault {stun_fault!r}; known: {stun.FAULTS}")
+        if conn is not None:
+            self.faults.extend([conn] * count)
+        if stun_fault is not None:
+            self.stun_faults.extend([stun_fault] * count)
 
     async def shutdown(self):
         """Cancels every connection task and waits for them."""
@@ -288,7 +300,7 @@ class DerpServer:
                     break
                 method, path, headers = req
                 self.count("http_requests")
-                out = httpd.plain(method, path, headers, self.snapshot)
+                out = httpd.plain(method, path, headers, self.snapshot, self.inject)
                 if out is not None:
                     writer.write(out if method != "HEAD" else out.split(b"\r\n\r\n")[0] + b"\r\n\r\n")
                     await writer.drain()

@@ -58,7 +58,7 @@ class TestDerp:
             private_key = nacl.public.PrivateKey(bytes(private_key))
         self.server = S.DerpServer(private_key, mesh_key, keepalive, write_timeout,
                                    token_bucket, self.log)
-        self.stun_faults = []
+        self.stun_faults = self.server.stun_faults
         self.stun_protocols = []
         self._servers, self._transports = [], []
         self.loop = None
@@ -187,15 +187,11 @@ class TestDerp:
     # ---- fault injection and server-initiated frames --------------------
     def inject_fault(self, name, count=1):
         """The next `count` DERP connections get fault `name` (server.CONN_FAULTS)."""
-        if name not in S.CONN_FAULTS:
-            raise ValueError(f"unknown fault {name!r}; known: {sorted(S.CONN_FAULTS)}")
-        self._in_loop(lambda: self.server.faults.extend([name] * count))
+        self._in_loop(self.server.inject, name, None, count)
 
     def inject_stun_fault(self, name, count=1):
         """The next `count` STUN answers get fault `name` (stun.FAULTS)."""
-        if name not in stun.FAULTS:
-            raise ValueError(f"unknown STUN fault {name!r}; known: {stun.FAULTS}")
-        self._in_loop(lambda: self.stun_faults.extend([name] * count))
+        self._in_loop(self.server.inject, None, name, count)
 
     def _to_client(self, key, data):
         c = self.server.active(key)
