@@ -54,7 +54,7 @@ class Closed(Exception):
 
 class DerpClient:
     def __init__(self, ns, host, port, tls=False, fast_start=False,
-                 info=None, priv=None, connect=True):
+                 info=None, priv=None, connect=True, extra=""):
         self.priv = priv or nacl.public.PrivateKey.generate()
         self.pub = bytes(self.priv.public_key)
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -78,6 +78,7 @@ class DerpClient:
         self.buf = b""
         self.info = info if info is not None else {"version": 2, "CanAckPings": True}
         self.http_headers = {}
+        self.extra = extra
         if connect:
             self.connect(host, fast_start)
 
@@ -91,7 +92,7 @@ class DerpClient:
 
     def request(self, host, fast_start=False, extra=""):
         r = (f"GET /derp HTTP/1.1\r\nHost: {host}\r\nUpgrade: DERP\r\n"
-             f"Connection: Upgrade\r\n{extra}")
+             f"Connection: Upgrade\r\n{extra or self.extra}")
         if fast_start:
             r += "Derp-Fast-Start: 1\r\n"
         return (r + "\r\n").encode()
@@ -302,11 +303,11 @@ def test_ipv6_and_tls_with_fast_start(lab, derp):
     assert c.http_headers["Derp-Public-Key"] == derp.public_key.hex()
 
 
-def http(ns, port, path, method="GET", headers=""):
+def http(ns, port, path, method="GET", headers="", host="Host: x\r\n"):
     s = socket_in(ns, socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(5)
     s.connect((SRV4, port))
-    s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}"
+    s.sendall(f"{method} {path} HTTP/1.1\r\n{host}{headers}"
               "Connection: close\r\n\r\n".encode())
     out = b""
     while True:
@@ -322,6 +323,9 @@ def test_http_endpoints(lab, derp):
     def get(path, method="GET", headers=""):
         return http(lab["R"], derp.http_port, path, method, headers)
     assert get("/derp").startswith("HTTP/1.1 426 ")
+    # As Go's net/http: an HTTP/1.1 request without Host never reaches /derp.
+    assert http(lab["R"], derp.http_port, "/derp", headers="Upgrade: DERP\r\n",
+                host="").startswith("HTTP/1.1 400 ")
     assert get("/derp", headers="Upgrade: foo\r\n").startswith("HTTP/1.1 426 ")
     assert get("/derp/probe").startswith("HTTP/1.1 200 ")
     assert get("/derp/latency-check", "HEAD").startswith("HTTP/1.1 200 ")
@@ -468,8 +472,9 @@ def test_mesh_watch_forward_close(lab):
         assert seen[b.pub][2] == 1                          # regular
         assert seen[w.pub] == ("::ffff:" + R4, w.local[1], 2)  # mesh peer
 
-        a = DerpClient(lab["R"], SRV4, 3340)
-        assert w.expect(F_PEER_PRESENT)[:32] == a.pub
+        a = DerpClient(lab["R"], SRV4, 3340, extra="Ideal-Node: 900b\r\n")
+        p = w.expect(F_PEER_PRESENT)
+        assert p[:32] == a.pub and p[50] == 8                # not its ideal node
         src = os.urandom(32)
         w.send(F_FORWARD, src + b.pub + b"forwarded")
         assert b.recv_packet() == (src, b"forwarded")

@@ -44,6 +44,9 @@ async def read_request(reader):
         if not sep or not name or name != name.strip():
             raise BadRequest(f"bad header line {ln!r}")
         headers.setdefault(name.lower(), value.strip())
+    if parts[2] == "HTTP/1.1" and "host" not in headers:
+        # Go's net/http refuses these before any handler runs.
+        raise BadRequest("missing required Host header")
     n = headers.get("content-length", "0")
     if not n.isdigit():
         raise BadRequest("bad Content-Length")
