@@ -327,6 +327,8 @@ def test_http_endpoints(lab, derp):
     assert http(lab["R"], derp.http_port, "/derp", headers="Upgrade: DERP\r\n",
                 host="").startswith("HTTP/1.1 400 ")
     assert get("/derp", headers="Upgrade: foo\r\n").startswith("HTTP/1.1 426 ")
+    assert get("/derp", headers="X-Big: " + "b" * (70 << 10) + "\r\n").startswith(
+        "HTTP/1.1 400 ")
     assert get("/derp/probe").startswith("HTTP/1.1 200 ")
     assert get("/derp/latency-check", "HEAD").startswith("HTTP/1.1 200 ")
     assert get("/derp/probe", "POST").startswith("HTTP/1.1 405 ")

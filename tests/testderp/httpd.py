@@ -13,6 +13,7 @@ derpserver.Handler answer before a connection becomes DERP.
 - anything else -> 404.
 Plain requests keep the connection alive, as Go's net/http does.
 """
+import asyncio
 import json
 import re
 
@@ -27,8 +28,10 @@ async def read_request(reader):
     """(method, path, {lower-name: value}) or None on a clean EOF."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
-    except Exception as e:      # IncompleteReadError, LimitOverrunError
-        partial = getattr(e, "partial", b"")
+    except asyncio.LimitOverrunError as e:
+        raise BadRequest("request head too large") from e
+    except asyncio.IncompleteReadError as e:
+        partial = e.partial
         if not partial:
             return None
         raise BadRequest("truncated or oversized request head") from e

@@ -401,8 +401,13 @@ class DerpServer:
             self.unregister(c)
             raise
         if fault in CLOSING_FAULTS:
-            await asyncio.sleep(0.2)        # let the bytes leave before the FIN
-            c.close()
+            # A graceful close: every byte of the fault leaves before the FIN.
+            c.closed = True
+            writer.close()
+            try:
+                await asyncio.wait_for(writer.wait_closed(), 2)
+            except (asyncio.TimeoutError, ConnectionError, OSError):
+                pass
             self.unregister(c)
             return None
         return c
