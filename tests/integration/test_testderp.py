@@ -233,6 +233,11 @@ def lab():
                f"snat to {NAT4}:{NAT_PORT}-{NAT_PORT + 99}\n }}\n}}\n")
         subprocess.run(["ip", "netns", "exec", r.name, "nft", "-f", "-"],
                        input=nft, text=True, check=True)
+        # Links up and neighbours resolved before the first test packet.
+        for ns, dst in ((r, SRV4), (r, SRV6), (c, "10.66.0.1")):
+            pmtest.wait_for(lambda: ns.run("ping", "-c1", "-W1", dst,
+                                           check=False).returncode == 0,
+                            10, f"{dst} reachable")
         yield {"S": s, "R": r, "C": c}
     finally:
         for ns in (s, r, c):
@@ -280,6 +285,10 @@ def test_upgrade_handshake_and_exchange(lab, derp):
         sum(len(b"%d" % i) for i in range(20))
     info = c["client_info"][a.pub.hex()]
     assert info["version"] == 2 and info["CanAckPings"] is True
+    sent = [f for f in derp.received() if f["type"] == F_SEND]
+    assert sent[0] == {"src": a.pub.hex(), "type": F_SEND, "len": 32 + 12,
+                       "payload": b.pub + b"hello from a"}
+    assert len(sent) == 22
     a.close()
     b.close()
 
@@ -363,6 +372,9 @@ def test_peer_gone(lab, derp):
     assert c["dropped_unknown_dest_other"] == 1
     assert c["dropped_unknown_dest_disco"] == 5
     assert c["peer_gone_not_here_frames"] == 3
+    derp.close_client(b.pub)
+    assert b.closed_by_server()
+    pmtest.wait_for(lambda: derp.counters()["clients"] == [], 5, "no clients")
 
 
 def test_ping_pong_keepalive_health_restarting(lab):
@@ -445,6 +457,17 @@ def test_handshake_rejections(lab, derp, case):
     assert a.closed_by_server(), case
     c = derp.counters()
     assert c["handshake_errors"] == 1 and c["clients"] == []
+
+
+def test_token_bucket_in_server_info(lab):
+    d = TestDerp(ns=lab["S"], addr=SRV4, http_port=3340, stun_port=None,
+                 token_bucket=(125000, 250000)).start()
+    try:
+        a = DerpClient(lab["R"], SRV4, 3340)
+        assert a.server_info == {"version": 2, "TokenBucketBytesPerSecond": 125000,
+                                 "TokenBucketBytesBurst": 250000}
+    finally:
+        d.stop()
 
 
 def test_case_insensitive_client_info(lab, derp):

@@ -155,6 +155,7 @@ class DerpServer:
         self.pongs = []             # (key hex, 8-byte data) answering our pings
         self.conns = set()
         self.tasks = set()          # every serve_http task, for shutdown
+        self.writers = set()        # and its connection
 
     # ---- counters -------------------------------------------------------
     def count(self, name, n=1):
@@ -197,11 +198,17 @@ class DerpServer:
             self.stun_faults.extend([stun_fault] * count)
 
     async def shutdown(self):
-        """Cancels every connection task and waits for them."""
+        """Closes every connection, as derpserver.Server.Close closes its
+        netConns, and waits for their tasks."""
         tasks = list(self.tasks)
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for w in list(self.writers):
+            w.transport.abort()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=5)
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1)
 
     # ---- registry -------------------------------------------------------
     def is_mesh_peer(self, info):
@@ -283,6 +290,7 @@ class DerpServer:
         self.count("accepts")
         task = asyncio.current_task()
         self.tasks.add(task)
+        self.writers.add(writer)
         peer = writer.get_extra_info("peername")
         remote = None
         if peer:
@@ -316,6 +324,7 @@ class DerpServer:
             traceback.print_exc()
         finally:
             self.tasks.discard(task)
+            self.writers.discard(writer)
             writer.close()
 
     async def upgrade(self, reader, writer, headers, remote):
@@ -457,10 +466,7 @@ class DerpServer:
         finally:
             c.close()
             sender.cancel()
-            try:
-                await sender
-            except (asyncio.CancelledError, Exception):
-                pass
+            await asyncio.wait({sender}, timeout=2)
 
     async def read_loop(self, c):
         r = c.reader
@@ -565,34 +571,44 @@ class DerpServer:
                 P.CLOSE_PEER: _close_peer, P.PING: _ping, P.PONG: _pong}
 
     async def send_loop(self, c):
+        # A timer sets the wake event for keepalives: a bare Event.wait()
+        # cancels cleanly, where wait_for() around it can lose a cancel.
+        loop = asyncio.get_running_loop()
         interval = self.keepalive + random.uniform(0, min(5.0, self.keepalive / 12))
-        next_ka = time.monotonic() + interval
-        while not c.closed:
-            try:
-                await asyncio.wait_for(c.wake.wait(),
-                                       max(0.0, next_ka - time.monotonic()))
-            except asyncio.TimeoutError:
-                pass
-            c.wake.clear()
-            if c.closed:
-                return
-            out = self._drain_queues(c)
-            if time.monotonic() >= next_ka:
-                out.append(P.frame(P.KEEP_ALIVE))
-                self.count("keepalives_sent")
-                next_ka = time.monotonic() + interval
-            if not out:
-                continue
-            c.writer.write(b"".join(out))
-            try:
-                await asyncio.wait_for(c.writer.drain(), self.write_timeout)
-            except asyncio.TimeoutError:
-                self.count("sclient_write_timeouts")
-                c.close()
-                return
-            except (ConnectionError, OSError):
-                c.close()
-                return
+        next_ka = loop.time() + interval
+        timer = None
+        try:
+            while not c.closed:
+                if timer is None:
+                    timer = loop.call_at(next_ka, c.wake.set)
+                await c.wake.wait()
+                c.wake.clear()
+                if c.closed:
+                    return
+                out = self._drain_queues(c)
+                if loop.time() >= next_ka:
+                    out.append(P.frame(P.KEEP_ALIVE))
+                    self.count("keepalives_sent")
+                    next_ka = loop.time() + interval
+                    timer = None
+                if out and not await self._write(c, b"".join(out)):
+                    return
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    async def _write(self, c, data):
+        """Writes within the write timeout; False (and the client cut) if not."""
+        c.writer.write(data)
+        try:
+            await asyncio.wait_for(c.writer.drain(), self.write_timeout)
+            return True
+        except asyncio.TimeoutError:
+            self.count("sclient_write_timeouts")
+        except (ConnectionError, OSError):
+            pass
+        c.close()
+        return False
 
     def _drain_queues(self, c):
         out = c.ctrl_q[:]
