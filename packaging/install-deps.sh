@@ -13,7 +13,8 @@
 #           dnsmasq-base carries no service that would grab port 53)
 #           coturn (turnutils_stunclient checks tests/testderp's STUN server;
 #           its init script starts turnserver only with TURNSERVER_ENABLED=1
-#           in /etc/default/coturn, which the package leaves commented out)
+#           in /etc/default/coturn, which the package leaves commented out;
+#           under systemd its unit would start, so it is masked first)
 set -eu
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps.sh: must run as root (apt-get install)" >&2
@@ -21,6 +22,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
+if [ -d /run/systemd/system ] && [ ! -e /etc/systemd/system/coturn.service ]; then
+	ln -s /dev/null /etc/systemd/system/coturn.service
+fi
 apt-get install -y -q --no-install-recommends \
 	build-essential meson ninja-build pkg-config \
 	clang libclang-rt-14-dev \
