@@ -459,6 +459,23 @@ def test_handshake_rejections(lab, derp, case):
     assert c["handshake_errors"] == 1 and c["clients"] == []
 
 
+def test_handshake_deadline(lab):
+    # derpserver gives ServerKey -> ClientInfo 10 s; shortened here.
+    d = TestDerp(ns=lab["S"], addr=SRV4, http_port=3340, stun_port=None,
+                 handshake_timeout=0.5).start()
+    try:
+        a = DerpClient(lab["R"], SRV4, 3340, connect=False)
+        a.sock.sendall(a.request(SRV4))
+        assert a.read_http()[0] == 101
+        assert a.read_frame()[0] == F_SERVER_KEY
+        t0 = time.time()
+        assert a.closed_by_server(5)
+        assert 0.4 < time.time() - t0 < 3
+        assert d.counter("handshake_timeout") == 1
+    finally:
+        d.stop()
+
+
 def test_token_bucket_in_server_info(lab):
     d = TestDerp(ns=lab["S"], addr=SRV4, http_port=3340, stun_port=None,
                  token_bucket=(125000, 250000)).start()

@@ -136,12 +136,14 @@ class Client:
 
 class DerpServer:
     def __init__(self, private_key=None, mesh_key=None, keepalive=P.KEEPALIVE_SECONDS,
-                 write_timeout=P.TCP_WRITE_TIMEOUT, token_bucket=None, log=None):
+                 write_timeout=P.TCP_WRITE_TIMEOUT, token_bucket=None, log=None,
+                 handshake_timeout=P.HANDSHAKE_TIMEOUT):
         self.priv = private_key or nacl.public.PrivateKey.generate()
         self.pub = bytes(self.priv.public_key)
         self.mesh_key = mesh_key
         self.keepalive = keepalive
         self.write_timeout = write_timeout
+        self.handshake_timeout = handshake_timeout
         self.token_bucket = token_bucket        # (bytes/s, burst) hint or None
         self.log = log or (lambda *a: None)
         self.counters = {}
@@ -345,7 +347,7 @@ class DerpServer:
             c = await asyncio.wait_for(
                 self.handshake(reader, writer, remote, fault,
                                headers.get("ideal-node", "") != ""),
-                P.HANDSHAKE_TIMEOUT)
+                self.handshake_timeout)
         except asyncio.TimeoutError:
             self.count("handshake_timeout")
             return

@@ -42,6 +42,7 @@ class TestDerp:
                  stun_port=3478, hostname="derp.test", cert_pem=None, key_pem=None,
                  metacert=True, mesh_key=None, keepalive=P.KEEPALIVE_SECONDS,
                  write_timeout=P.TCP_WRITE_TIMEOUT, token_bucket=None,
+                 handshake_timeout=P.HANDSHAKE_TIMEOUT,
                  private_key=None, stun_accept_any=False, region_id=900,
                  region_code="test", advertise_ipv4=None, advertise_ipv6=None,
                  log=None):
@@ -57,7 +58,7 @@ class TestDerp:
         if isinstance(private_key, (bytes, bytearray)):
             private_key = nacl.public.PrivateKey(bytes(private_key))
         self.server = S.DerpServer(private_key, mesh_key, keepalive, write_timeout,
-                                   token_bucket, self.log)
+                                   token_bucket, self.log, handshake_timeout)
         self.stun_faults = self.server.stun_faults
         self.stun_protocols = []
         self._servers, self._transports = [], []
