@@ -13,6 +13,7 @@ Topology (each a network namespace):
 import hashlib
 import json
 import os
+import random
 import signal
 import socket
 import ssl
@@ -485,6 +486,32 @@ def test_token_bucket_in_server_info(lab):
                                  "TokenBucketBytesBurst": 250000}
     finally:
         d.stop()
+
+
+def test_garbage_from_clients_leaves_the_server_serving(lab, derp):
+    rnd = random.Random(6)
+    for i in range(30):
+        a = client(lab, "R", derp) if i % 2 else \
+            DerpClient(lab["R"], SRV4, derp.http_port, connect=False)
+        blob = bytes(rnd.getrandbits(8) for _ in range(rnd.randrange(1, 3000)))
+        if i % 3 == 0:      # well-framed random frames of known types
+            t = rnd.choice([F_SEND, F_PREFERRED, F_PING, F_FORWARD, F_WATCH, F_CLOSE_PEER])
+            blob = DerpClient.frame(t, blob[:rnd.randrange(0, 80)])
+        try:
+            a.sock.sendall(blob)
+        except OSError:
+            pass
+        a.close()
+    b = client(lab, "R", derp)
+    c = client(lab, "C", derp)
+    b.send_packet(c.pub, b"still relaying")
+    assert c.recv_packet() == (b.pub, b"still relaying")
+    pmtest.wait_for(lambda: derp.counters()["current_clients"] == 2 and
+                    len(derp.server.tasks) == 2, 5, "garbage connections ended")
+    cs = derp.counters()
+    assert cs.get("internal_errors", 0) == 0 and cs["accepts"] == 32
+    # Seeded: the same garbage each run, refused at both layers.
+    assert cs["http_bad_request"] > 0 and cs["client_protocol_errors"] > 0
 
 
 def test_case_insensitive_client_info(lab, derp):
