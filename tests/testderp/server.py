@@ -26,10 +26,8 @@ make this one send them (see TestDerp).
 import asyncio
 import ipaddress
 import json
-import os
 import random
 import struct
-import time
 import traceback
 
 import nacl.bindings
@@ -37,101 +35,8 @@ import nacl.exceptions
 import nacl.public
 import nacl.utils
 
-from . import clientinfo, httpd, protocol as P, stun
-
-# What a connection fault does to the next DERP connection(s).
-CONN_FAULTS = {
-    "http_error": "answer the upgrade with 500 instead of 101",
-    "wrong_magic": "ServerKey frame with a wrong magic",
-    "truncated_server_key": "ServerKey frame of 24 bytes (magic + half a key)",
-    "server_key_wrong_type": "first frame is a ServerInfo, not a ServerKey",
-    "close_mid_server_key": "ServerKey header claims 40 bytes, 20 sent, close",
-    "bad_server_info": "ServerInfo sealed with a key that is not the server's",
-    "server_info_bad_json": "ServerInfo box opens but holds no JSON",
-    "garbage": "after the handshake, 4 KiB of random bytes",
-    "oversized_frame": "after the handshake, a RecvPacket header of 2 MiB",
-    "close_mid_frame": "after the handshake, a frame cut short, then close",
-    "short_recv_packet": "after the handshake, a RecvPacket of 16 bytes, then normal",
-    "short_peer_gone": "after the handshake, a PeerGone of 10 bytes, then normal",
-    "unknown_frame": "after the handshake, a frame of type 0x7e, then normal",
-}
-CLOSING_FAULTS = {"http_error", "wrong_magic", "truncated_server_key",
-                  "server_key_wrong_type", "close_mid_server_key",
-                  "bad_server_info", "server_info_bad_json", "garbage",
-                  "oversized_frame", "close_mid_frame"}
-
-
-class ProtocolError(Exception):
-    pass
-
-
-class TokenBucket:
-    """rate.NewLimiter(rate.Every(time.Second), 3), for PeerGone(not here)."""
-
-    def __init__(self, per_second=1.0, burst=3):
-        self.rate, self.burst = per_second, burst
-        self.tokens, self.t = float(burst), time.monotonic()
-
-    def allow(self):
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
-        self.t = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
-
-
-class Client:
-    """One DERP connection (sclient)."""
-
-    def __init__(self, server, key, info, reader, writer, remote, not_ideal):
-        self.s = server
-        self.key = key
-        self.info = info
-        self.reader, self.writer = reader, writer
-        self.remote = remote                    # (ipaddress obj, port) or None
-        self.can_mesh = server.is_mesh_peer(info)
-        self.not_ideal = not_ideal
-        self.preferred = False
-        self.send_q, self.disco_q, self.ctrl_q = [], [], []
-        self.pong_pending = None
-        self.wake = asyncio.Event()
-        self.saw_src = set()
-        self.peer_gone_lim = TokenBucket()
-        self.closed = False
-        self.connected_at = time.time()
-
-    def present_flags(self):
-        f = 0
-        if self.info["IsProber"]:
-            f |= P.PEER_PRESENT_IS_PROBER
-        if self.can_mesh:
-            f |= P.PEER_PRESENT_IS_MESH_PEER
-        if self.not_ideal:
-            f |= P.PEER_PRESENT_NOT_IDEAL
-        return f or P.PEER_PRESENT_IS_REGULAR
-
-    def ctrl(self, data):
-        """Queue raw bytes (whole frames, or deliberate fragments)."""
-        self.ctrl_q.append(data)
-        self.wake.set()
-
-    def enqueue_packet(self, src, pkt):
-        q = self.disco_q if P.looks_like_disco(pkt) else self.send_q
-        if len(q) >= P.SEND_QUEUE_DEPTH:
-            q.pop(0)
-            self.s.drop("queue_head", pkt)
-        q.append((src, pkt))
-        self.wake.set()
-
-    def close(self):
-        """Like Go's net.Conn.Close: whatever is still queued in user space
-        is dropped (a stalled client must not keep its connection open)."""
-        if not self.closed:
-            self.closed = True
-            self.wake.set()
-            self.writer.transport.abort()
+from . import clientinfo, faults, httpd, protocol as P, sclient, stun
+from .sclient import ProtocolError
 
 
 class DerpServer:
@@ -150,7 +55,7 @@ class DerpServer:
         self.clients = {}           # key -> [Client], most recently active last
         self.watchers = set()
         self.peer_gone_watchers = {}    # src key -> {Client} that received from it
-        self.faults = []            # pending CONN_FAULTS names, one per connection
+        self.faults = []            # pending fault names, one per connection
         self.stun_faults = []       # pending stun.FAULTS names, one per answer
         self.received = []          # last frames read from clients (dicts)
         self.client_infos = {}      # key hex -> ClientInfo dict of the last connection
@@ -190,8 +95,9 @@ class DerpServer:
 
     def inject(self, conn=None, stun_fault=None, count=1):
         """Queues faults; ValueError names an unknown one."""
-        if conn is not None and conn not in CONN_FAULTS:
-            raise ValueError(f"unknown fault {conn!r}; known: {sorted(CONN_FAULTS)}")
+        if conn is not None and conn not in faults.CONN_FAULTS:
+            raise ValueError(f"unknown fault {conn!r}; "
+                             f"known: {sorted(faults.CONN_FAULTS)}")
         if stun_fault is not None and stun_fault not in stun.FAULTS:
             raise ValueError(f"unknown STUN fault {stun_fault!r}; known: {stun.FAULTS}")
         if conn is not None:
@@ -312,7 +218,9 @@ class DerpServer:
                 self.count("http_requests")
                 out = httpd.plain(method, path, headers, self.snapshot, self.inject)
                 if out is not None:
-                    writer.write(out if method != "HEAD" else out.split(b"\r\n\r\n")[0] + b"\r\n\r\n")
+                    if method == "HEAD":        # headers only
+                        out = out.split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+                    writer.write(out)
                     await writer.drain()
                     if headers.get("connection", "").lower() == "close":
                         break
@@ -365,19 +273,8 @@ class DerpServer:
             c.close()
             self.unregister(c)
 
-    def _server_key_frame(self, fault):
-        if fault == "wrong_magic":
-            return P.frame(P.SERVER_KEY, b"DERP\xf0\x9f\x94\x92" + self.pub)
-        if fault == "truncated_server_key":
-            return P.frame(P.SERVER_KEY, P.MAGIC + self.pub[:16])
-        if fault == "server_key_wrong_type":
-            return P.frame(P.SERVER_INFO, P.MAGIC + self.pub)
-        if fault == "close_mid_server_key":
-            return P.header(P.SERVER_KEY, 40) + (P.MAGIC + self.pub)[:20]
-        return P.frame(P.SERVER_KEY, P.MAGIC + self.pub)
-
     async def handshake(self, reader, writer, remote, fault, not_ideal):
-        writer.write(self._server_key_frame(fault))
+        writer.write(faults.server_key_frame(self.pub, fault))
         await writer.drain()
         if fault in ("wrong_magic", "truncated_server_key",
                      "server_key_wrong_type", "close_mid_server_key"):
@@ -401,17 +298,17 @@ class DerpServer:
             info = clientinfo.parse(msg)
         except ValueError as e:
             raise ProtocolError(f"msg: {e}") from None
-        c = Client(self, key, info, reader, writer, remote, not_ideal)
+        c = sclient.Client(self, key, info, reader, writer, remote, not_ideal)
         self.client_infos[key.hex()] = info
         self.register(c)
         try:
             writer.write(self._server_info_frame(key, fault))
-            self._post_handshake_fault(c, fault)
+            writer.write(faults.after_handshake(fault))
             await writer.drain()
         except BaseException:
             self.unregister(c)
             raise
-        if fault in CLOSING_FAULTS:
+        if fault in faults.CLOSING:
             # A graceful close: every byte of the fault leaves before the FIN.
             c.closed = True
             writer.close()
@@ -437,21 +334,6 @@ class DerpServer:
         box = nacl.public.Box(sealer, nacl.public.PublicKey(key))
         sealed = bytes(box.encrypt(raw, nacl.utils.random(P.NONCE_LEN)))
         return P.frame(P.SERVER_INFO, sealed)
-
-    def _post_handshake_fault(self, c, fault):
-        w = c.writer
-        if fault == "garbage":
-            w.write(os.urandom(4096))
-        elif fault == "oversized_frame":
-            w.write(P.header(P.RECV_PACKET, 2 << 20) + bytes(1024))
-        elif fault == "close_mid_frame":
-            w.write(P.header(P.RECV_PACKET, 100) + bytes(40))
-        elif fault == "short_recv_packet":
-            w.write(P.frame(P.RECV_PACKET, bytes(16)))
-        elif fault == "short_peer_gone":
-            w.write(P.frame(P.PEER_GONE, bytes(10)))
-        elif fault == "unknown_frame":
-            w.write(P.frame(0x7E, b"future frame type"))
 
     # ---- established client ---------------------------------------------
     async def run(self, c):
@@ -497,7 +379,8 @@ class DerpServer:
         if fl < P.KEY_LEN:
             raise ProtocolError("short send packet frame")
         if fl - P.KEY_LEN > P.MAX_PACKET_SIZE:
-            raise ProtocolError(f"data packet longer ({fl - P.KEY_LEN}) than max of {P.MAX_PACKET_SIZE}")
+            raise ProtocolError(f"data packet longer ({fl - P.KEY_LEN}) "
+                                f"than max of {P.MAX_PACKET_SIZE}")
         body = await c.reader.readexactly(fl)
         dst, pkt = body[:P.KEY_LEN], body[P.KEY_LEN:]
         self.note_received(c, P.SEND_PACKET, fl, body)

@@ -187,7 +187,7 @@ class TestDerp:
 
     # ---- fault injection and server-initiated frames --------------------
     def inject_fault(self, name, count=1):
-        """The next `count` DERP connections get fault `name` (server.CONN_FAULTS)."""
+        """The next `count` DERP connections get fault `name` (faults.CONN_FAULTS)."""
         self._in_loop(self.server.inject, name, None, count)
 
     def inject_stun_fault(self, name, count=1):
