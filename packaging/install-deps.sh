@@ -11,6 +11,10 @@
 #           python3-h2/-nacl/-zstandard/-cryptography (test control server),
 #           dig + kdig + dnsmasq + unbound + dnsperf (DNS tests and benchmark;
 #           dnsmasq-base carries no service that would grab port 53)
+#           coturn (turnutils_stunclient checks tests/testderp's STUN server;
+#           its init script starts turnserver only with TURNSERVER_ENABLED=1
+#           in /etc/default/coturn, which the package leaves commented out;
+#           under systemd its unit would start, so it is masked first)
 set -eu
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps.sh: must run as root (apt-get install)" >&2
@@ -18,6 +22,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
+if [ -d /run/systemd/system ] && [ ! -e /etc/systemd/system/coturn.service ]; then
+	ln -s /dev/null /etc/systemd/system/coturn.service
+fi
 apt-get install -y -q --no-install-recommends \
 	build-essential meson ninja-build pkg-config \
 	clang libclang-rt-14-dev \
@@ -30,4 +37,5 @@ apt-get install -y -q --no-install-recommends \
 	wireguard-go wireguard-tools iperf3 \
 	python3 python3-pytest \
 	python3-h2 python3-nacl python3-zstandard python3-cryptography \
-	bind9-dnsutils knot-dnsutils dnsmasq-base unbound dnsperf
+	bind9-dnsutils knot-dnsutils dnsmasq-base unbound dnsperf \
+	coturn
