@@ -14,7 +14,8 @@
 #           coturn (turnutils_stunclient checks tests/testderp's STUN server;
 #           its init script starts turnserver only with TURNSERVER_ENABLED=1
 #           in /etc/default/coturn, which the package leaves commented out;
-#           under systemd its unit would start, so it is masked first)
+#           under systemd its unit would start, so it is masked first,
+#           as is unbound's)
 set -eu
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps.sh: must run as root (apt-get install)" >&2
@@ -22,9 +23,16 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-if [ -d /run/systemd/system ] && [ ! -e /etc/systemd/system/coturn.service ]; then
-	ln -s /dev/null /etc/systemd/system/coturn.service
-fi
+# Test-only daemons must not start as host services on install (unbound
+# would take 127.0.0.1:53 from a Pi-hole/AdGuard setup).  Mask a unit only
+# when its package is not installed yet, so a host that already runs one
+# keeps it.
+for svc in coturn unbound; do
+	if [ -d /run/systemd/system ] && ! dpkg -s "$svc" >/dev/null 2>&1 &&
+	    [ ! -e "/etc/systemd/system/$svc.service" ]; then
+		ln -s /dev/null "/etc/systemd/system/$svc.service"
+	fi
+done
 apt-get install -y -q --no-install-recommends \
 	build-essential meson ninja-build pkg-config \
 	clang libclang-rt-14-dev \
