@@ -177,6 +177,7 @@ static void
 test_packets(void **state)
 {
 	static uint8_t f[5 + 32 + DERP_MAX_PACKET_SIZE + 1];
+	static uint8_t big[DERP_MAX_PACKET_SIZE + 1];
 	static const uint8_t pkt[] = "hello";
 	const uint8_t *k, *p;
 	size_t n;
@@ -198,12 +199,13 @@ test_packets(void **state)
 	assert_int_equal(n, 0);
 	assert_int_equal(derp_parse_packet(f + 5, 31, &k, &p, &n), -1);
 	/* 64 KiB of packet is the limit both ways. */
-	assert_int_equal(derp_build_send_packet(f, sizeof(f), key_b, f,
+	assert_int_equal(derp_build_send_packet(f, sizeof(f), key_b, big,
 	    DERP_MAX_PACKET_SIZE), 5 + 32 + DERP_MAX_PACKET_SIZE);
-	assert_int_equal(derp_build_send_packet(f, sizeof(f), key_b, f,
+	assert_int_equal(derp_build_send_packet(f, sizeof(f), key_b, big,
 	    DERP_MAX_PACKET_SIZE + 1), -1);
-	assert_int_equal(derp_parse_packet(f, 32 + DERP_MAX_PACKET_SIZE, &k,
-	    &p, &n), 0);
+	assert_int_equal(derp_parse_packet(f + 5, 32 + DERP_MAX_PACKET_SIZE,
+	    &k, &p, &n), 0);
+	assert_int_equal(n, DERP_MAX_PACKET_SIZE);
 	assert_int_equal(derp_parse_packet(f, 32 + DERP_MAX_PACKET_SIZE + 1,
 	    &k, &p, &n), -1);
 }
