@@ -266,8 +266,7 @@ derp_open_server_info(const uint8_t *p, size_t len,
 		return -1;
 	if (crypto_box_open_easy(msg, p + DERP_NONCE_LEN,
 	    len - DERP_NONCE_LEN, p, server_pub, client_priv) == 0 &&
-	    (o = json_loadb((const char *)msg, mlen, JSON_REJECT_DUPLICATES,
-	    NULL)) != NULL) {
+	    (o = json_loadb((const char *)msg, mlen, 0, NULL)) != NULL) {
 		if (json_is_object(o) &&
 		    json_int_field(o, "version", &si->version) == 0 &&
 		    json_int_field(o, "TokenBucketBytesPerSecond",

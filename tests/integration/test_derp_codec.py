@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 
+import nacl.public
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -75,21 +76,53 @@ def readline(p):
     return line.rstrip("\n")
 
 
+DISCO_MAGIC = b"TS\xf0\x9f\x92\xac"
+
+
 def test_derp_frames(netns, derp):
-    p = probe(netns, "derp", "127.0.0.1", str(derp.http_port))
+    peer = nacl.public.PrivateKey.generate()     # a disco peer, in Python
+    peer_pub = bytes(peer.public_key)
+    p = probe(netns, "derp", "127.0.0.1", str(derp.http_port), peer_pub.hex())
     try:
         assert readline(p) == "server_key " + derp.public_key.hex()
         assert readline(p) == "server_info version 2"
         assert readline(p) == "self_packet ok"
         assert readline(p) == "pong ok"
+        tag, disco_pub = readline(p).split()
+        assert tag == "disco_key"
+        disco_pub = bytes.fromhex(disco_pub)
+        tag, txid = readline(p).split()
+        assert tag == "disco_ping"
+        txid = bytes.fromhex(txid)
         tag, key = readline(p).split()
         assert tag == "ready"
         key = bytes.fromhex(key)
+        # The relay has no client with that key; the packet looked like
+        # disco to it, so it says "not here".
+        assert readline(p) == "peer_gone 1"
         c = derp.counters()
         # The server opened our sealed ClientInfo and saw the home flag.
         assert c.get("handshake_errors", 0) == 0
         assert c["preferred"] == {key.hex(): True}
         assert c["got_ping"] == 1
+        assert c["packets_received_disco"] == 1
+
+        # Our disco Ping, opened by PyNaCl: Go's layout with our node key.
+        sent = [f for f in derp.received() if f["type"] == 0x04 and
+                f["payload"][:32] == peer_pub]
+        assert len(sent) == 1
+        pkt = sent[0]["payload"][32:]
+        assert pkt[:6] == DISCO_MAGIC and pkt[6:38] == disco_pub
+        inner = nacl.public.Box(peer, nacl.public.PublicKey(disco_pub)).decrypt(
+            pkt[62:], pkt[38:62])
+        assert inner == b"\x01\x00" + txid + key
+
+        # A Pong sealed by PyNaCl reaches us as a RecvPacket and opens.
+        pong = (b"\x02\x00" + txid + bytes(10) + b"\xff\xff" +
+                bytes([192, 0, 2, 1]) + (41641).to_bytes(2, "big"))
+        boxed = nacl.public.Box(peer, nacl.public.PublicKey(disco_pub)).encrypt(pong)
+        derp.send_frame(key, 0x05, peer_pub + DISCO_MAGIC + peer_pub + bytes(boxed))
+        assert readline(p) == f"disco pong {txid.hex()} 192.0.2.1:41641"
 
         derp.send_health(key, "duplicate\nconnection")
         assert readline(p) == 'health "duplicate?connection"'

@@ -8,6 +8,9 @@
  *					and a ping; then prints every frame
  *					the server sends (answering pings)
  *					until a Restarting frame
+ *	codec_probe derp IP PORT PEER	the same, and first a disco Ping sealed
+ *					to disco key PEER (hex), sent to node key
+ *					PEER; received disco packets are opened
  *	codec_probe derp-listen IP PORT	login only (no NotePreferred), then
  *					prints the server's frames
  */
@@ -24,6 +27,7 @@
 #include <sodium.h>
 
 #include "derp_frame.h"
+#include "disco.h"
 #include "stun.h"
 
 static void __attribute__((noreturn))
@@ -211,6 +215,68 @@ self_test(struct conn *c, const uint8_t pub[32])
 	printf("self_packet ok\npong ok\n");
 }
 
+static uint8_t disco_pub[32], disco_priv[32];
+
+static void
+parse_hex32(const char *h, uint8_t out[32])
+{
+	if (strlen(h) != 64 || sodium_hex2bin(out, 32, h, 64, NULL, NULL,
+	    NULL) != 0)
+		die("bad key");
+}
+
+/* A disco Ping (with our node key) to a peer's disco key, over DERP. */
+static void
+send_disco_ping(struct conn *c, const uint8_t node_pub[32],
+    const char *peer_hex)
+{
+	struct disco_msg m = { .type = DISCO_PING };
+	uint8_t peer[32], shared[32], inner[64], pkt[256], out[512];
+	ssize_t il, n;
+
+	parse_hex32(peer_hex, peer);
+	crypto_box_keypair(disco_pub, disco_priv);
+	randombytes_buf(m.ping.txid, sizeof(m.ping.txid));
+	m.ping.has_node_key = true;
+	memcpy(m.ping.node_key, node_pub, 32);
+	if (disco_shared_key(shared, peer, disco_priv) != 0 ||
+	    (il = disco_marshal(&m, inner, sizeof(inner))) < 0 ||
+	    (n = disco_seal(pkt, sizeof(pkt), disco_pub, shared, inner,
+	    (size_t)il)) < 0)
+		die("disco seal");
+	send_all(c->fd, out, derp_build_send_packet(out, sizeof(out), peer,
+	    pkt, (size_t)n));
+	printf("disco_key ");
+	hex(disco_pub, 32);
+	printf("\ndisco_ping ");
+	hex(m.ping.txid, sizeof(m.ping.txid));
+	printf("\n");
+}
+
+/* The sender's key is in the packet; netd would first look it up. */
+static void
+report_disco(const uint8_t *pkt, size_t len)
+{
+	uint8_t shared[32], inner[256];
+	struct disco_msg m;
+	char buf[IPPORT_STRLEN];
+	ssize_t n;
+
+	if (disco_shared_key(shared, disco_sender(pkt, len), disco_priv) != 0 ||
+	    (n = disco_open(pkt, len, shared, inner, sizeof(inner))) < 0 ||
+	    disco_parse(inner, (size_t)n, &m) != 0) {
+		printf("disco bad\n");
+		return;
+	}
+	if (m.type == DISCO_PONG) {
+		printf("disco pong ");
+		hex(m.pong.txid, sizeof(m.pong.txid));
+		printf(" %s\n", ipport_str(&m.pong.src, buf));
+	} else {
+		printf("disco type %d\n", m.type);
+	}
+}
+
 /* Reports one server frame; returns 0 after Restarting. */
 static int
 report(struct conn *c, const struct derp_frame *f)
@@ -241,6 +307,8 @@ report(struct conn *c, const struct derp_frame *f)
 	case DERP_FRAME_RECV_PACKET:
 		if (derp_parse_packet(f->payload, f->len, &src, &pkt, &n) != 0)
 			printf("bad %s\n", derp_frame_type_name(f->type));
+		else if (disco_looks_like_wrapper(pkt, n))
+			report_disco(pkt, n);
 		else
 			printf("recv %zu\n", n);
 		break;
@@ -264,7 +332,8 @@ report(struct conn *c, const struct derp_frame *f)
 }
 
 static int
-do_derp(const char *ip, const char *port, bool listen_only)
+do_derp(const char *ip, const char *port, bool listen_only,
+    const char *disco_peer)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -280,6 +349,8 @@ do_derp(const char *ip, const char *port, bool listen_only)
 	login(&c, pub, priv, !listen_only);
 	if (!listen_only)
 		self_test(&c, pub);
+	if (disco_peer != NULL)
+		send_disco_ping(&c, pub, disco_peer);
 	printf("ready ");
 	hex(pub, 32);
 	printf("\n");
@@ -296,13 +367,13 @@ int
 main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (sodium_init() < 0 || argc != 4)
-		die("usage: codec_probe stun|derp|derp-listen IP PORT");
-	if (strcmp(argv[1], "stun") == 0)
+	if (sodium_init() < 0 || argc < 4 || argc > 5)
+		die("usage: codec_probe stun|derp|derp-listen IP PORT [PEER]");
+	if (strcmp(argv[1], "stun") == 0 && argc == 4)
 		return do_stun(argv[2], argv[3]);
 	if (strcmp(argv[1], "derp") == 0)
-		return do_derp(argv[2], argv[3], false);
-	if (strcmp(argv[1], "derp-listen") == 0)
-		return do_derp(argv[2], argv[3], true);
-	die("usage: codec_probe stun|derp|derp-listen IP PORT");
+		return do_derp(argv[2], argv[3], false, argv[4]);
+	if (strcmp(argv[1], "derp-listen") == 0 && argc == 4)
+		return do_derp(argv[2], argv[3], true, NULL);
+	die("usage: codec_probe stun|derp|derp-listen IP PORT [PEER]");
 }
