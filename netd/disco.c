@@ -169,10 +169,11 @@ disco_seal(uint8_t *out, size_t cap, const uint8_t own_pub[DISCO_KEY_LEN],
     const uint8_t shared[DISCO_KEY_LEN], const uint8_t *inner,
     size_t inner_len)
 {
-	uint8_t *nonce = out + DISCO_DEMUX_LEN;
+	uint8_t *nonce;
 
 	if (inner_len > cap || cap - inner_len < DISCO_OVERHEAD)
 		return -1;
+	nonce = out + DISCO_DEMUX_LEN;
 	memcpy(out, DISCO_MAGIC, DISCO_MAGIC_LEN);
 	memcpy(out + DISCO_MAGIC_LEN, own_pub, DISCO_KEY_LEN);
 	randombytes_buf(nonce, DISCO_NONCE_LEN);
