@@ -1,4 +1,4 @@
-/* STUN responses from the network (and what the demux calls STUN). */
+/* STUN responses from the network, and the demux over the same bytes. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -14,7 +14,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ipport a, b;
 	uint8_t txid[STUN_TXID_LEN];
 	enum stun_err e;
+	enum pkt_kind k;
 
+	/* The demux's order: STUN binding first, then disco, then WG. */
+	k = demux_classify(data, size);
+	if ((k == PKT_STUN) != stun_is_binding(data, size) ||
+	    demux_kind_name(k) == NULL)
+		__builtin_trap();
 	e = stun_parse_response(data, size, NULL, txid, &a);
 	if (e == STUN_OK) {
 		/* Only a Binding success with its own txid parses. */
