@@ -39,7 +39,7 @@ apt-get install -y -q --no-install-recommends \
 	libsodium-dev libseccomp-dev libcap-ng-dev libuv1-dev \
 	libprotobuf-c-dev protobuf-c-compiler \
 	libjansson-dev libssl-dev libmnl-dev libnftables-dev \
-	libnghttp2-dev libzstd-dev \
+	libnghttp2-dev libzstd-dev zlib1g-dev \
 	libcmocka-dev \
 	iproute2 nftables procps util-linux passwd iputils-ping \
 	wireguard-go wireguard-tools iperf3 \
