@@ -334,11 +334,13 @@ def pb_field(num, value):
     return varint(num << 3 | 2) + varint(len(value)) + value
 
 
-def dns_config(gen, more, hosts=(), routes=()):
+def dns_config(gen, more, hosts=(), routes=(), search=()):
     body = pb_field(1, gen) + (pb_field(2, True) if more else b"")
     for name, addrs in hosts:
         body += pb_field(3, pb_field(1, name) +
                          b"".join(pb_field(2, a) for a in addrs))
+    for d in search:
+        body += pb_field(4, d)
     for suffix in routes:
         body += pb_field(5, pb_field(1, suffix))
     body += pb_field(8, True)
@@ -457,3 +459,106 @@ def test_large_answer_truncation_and_tcp(node):
     # the same through dig's own fallback: UDP, TC, then TCP
     out = node.dig(f"@{Q4}", "y.big.test", "+short").stdout.split()
     assert len(out) == 100
+
+
+HOST_RESOLV = "# the host's\nsearch corp.example lan\nnameserver 127.0.0.1\n"
+
+
+@pytest.fixture
+def accept_node(netns, request):
+    n = Node(netns, extra=["--accept-dns"])
+    with open(n.resolv, "w") as f:
+        f.write(HOST_RESOLV)
+    n.start()
+    yield n
+    if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
+        sys.stderr.write("---- privd log ----\n" + n.suite.logs())
+    try:
+        assert n.suite.stop() == 0
+        with open(n.resolv) as f:
+            assert f.read() == HOST_RESOLV
+    finally:
+        n.cleanup()
+
+
+def resolv_lines(node):
+    with open(node.resolv) as f:
+        return [l for l in f.read().splitlines() if l and l[0] != "#"]
+
+
+def getent(node, name):
+    """getent in the node's netns with the test's resolv.conf bound over
+    /etc/resolv.conf in a private mount namespace (the host's is never
+    touched): glibc's own stub resolver, search list and all."""
+    return node.ns.run("unshare", "-m", "--propagation", "private", "sh",
+                       "-c", 'mount --bind "$1" /etc/resolv.conf && '
+                       'exec getent ahosts "$2"', "sh", node.resolv, name,
+                       check=False)
+
+
+def test_accept_dns_search_domains_and_getent(accept_node):
+    """resolv.conf carries the tailnet's search domains, then the host's
+    own (tailscale's direct mode), and a short name resolves on the host
+    through quad-100."""
+    node = accept_node
+    wait_for(lambda: "search tail.example corp.example lan"
+             in resolv_lines(node), what="search line")
+    assert resolv_lines(node) == ["nameserver 100.100.100.100",
+                                  "nameserver fd7a:115c:a1e0::53",
+                                  "search tail.example corp.example lan"]
+    out = getent(node, "alpha")
+    assert out.returncode == 0, out.stderr
+    addrs = {l.split()[0] for l in out.stdout.splitlines()}
+    # only dnsd knows these: the answer came through quad-100
+    assert addrs == {"100.64.0.2", "fd7a:115c:a1e0::2"}
+    assert "alpha.tail.example" in out.stdout
+    assert getent(node, "beta").stdout.split()[0] == "100.64.0.3"
+    assert getent(node, "nosuchpeer").returncode == 2
+
+
+def test_accept_dns_search_domains_follow_ctrld(accept_node):
+    """A new model from ctrld rewrites the search line (atomically: the
+    file is replaced, never seen half-written)."""
+    node = accept_node
+    wait_for(lambda: "search tail.example corp.example lan"
+             in resolv_lines(node), what="search line")
+    s = socket.socket(fileno=node.suite.channel_fd("ctrld", "dnsd"))
+    try:
+        s.send(dns_config(3, False, hosts=[("gamma.ts.example.",
+                                            ["100.64.1.7"])],
+                          routes=["ts.example."],
+                          search=["ts.example", "Lan."]))
+        wait_for(lambda: "search ts.example lan corp.example"
+                 in resolv_lines(node), what="the new search line")
+    finally:
+        s.close()
+    out = getent(node, "gamma")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == "100.64.1.7"
+
+
+def test_privd_refuses_bad_search_domains(accept_node):
+    """privd writes the names into a root-owned file: anything but host
+    names, or too many, is refused by the channel's check and the file
+    stays as it was."""
+    node = accept_node
+    wait_for(lambda: "search tail.example corp.example lan"
+             in resolv_lines(node), what="search line")
+    before = open(node.resolv).read()
+    s = socket.socket(fileno=node.suite.channel_fd("dnsd", "privd"))
+    bad = [["evil\nnameserver 192.0.2.66"], ["a b"], ["-x.example"],
+           ["x" * 64 + ".example"], ["ok.example"] * 17, ["a..b"], ["#c"]]
+    try:
+        for names in bad:
+            s.send(pb_field(3, b"".join(pb_field(1, n) for n in names)))
+        # a good one still passes after all that
+        s.send(pb_field(3, pb_field(1, "good.example")))
+        wait_for(lambda: "search good.example corp.example lan"
+                 in resolv_lines(node), what="the good search line")
+    finally:
+        s.close()
+    assert "192.0.2.66" not in open(node.resolv).read()
+    assert before != open(node.resolv).read()
+    privd = node.suite.procs()["privd"]
+    ch = [c for c in privd["channels"] if c["peer"] == "dnsd"][0]
+    assert ch["drops"]["invalid"] == len(bad)
