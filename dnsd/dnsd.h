@@ -25,7 +25,8 @@
 
 struct dnsd_counters {
 	uint64_t	queries, local, formerr, notimp, dropped, replies,
-			reply_send_errors;
+			reply_send_errors,
+			nxdomain, servfail;	/* answers sent, by rcode */
 };
 
 struct dnsd_batch {

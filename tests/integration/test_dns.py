@@ -562,3 +562,42 @@ def test_privd_refuses_bad_search_domains(accept_node):
     privd = node.suite.procs()["privd"]
     ch = [c for c in privd["channels"] if c["peer"] == "dnsd"][0]
     assert ch["drops"]["invalid"] == len(bad)
+
+
+def dns_counters(node):
+    return node.suite.status()["dns"]
+
+
+def test_status_counters_move(node):
+    """`privmesh status` shows dnsd's counters, and each moves with the
+    traffic that should move it (and only by what was sent)."""
+    c0 = dns_counters(node)
+    keys = {"queries", "local", "forwarded", "cache_hits", "nxdomain",
+            "formerr", "spoofed", "upstream_timeouts", "servfail", "dropped"}
+    assert set(c0) == keys
+    assert node.q("alpha.tail.example")[1] == ["100.64.0.2"]
+    assert node.q("nope.tail.example")[0] == "NXDOMAIN"
+    assert node.q("www.home.arpa")[1] == ["192.0.2.80"]
+    assert node.q("www.home.arpa")[1] == ["192.0.2.80"]       # cached
+    q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0) + \
+        b"\x05alpha\x04tail\x07example\x00" + struct.pack(">HH", 1, 1)
+    assert raw(node, q + b"\x00")[3] & 0x0f == 1                # FORMERR
+    assert raw(node, b"\x01\x02\x03") is None                   # dropped
+    node.upstream(5300, "spoof", "192.0.2.90")
+    assert node.q("x.spoof.test")[1] == ["192.0.2.90"]
+    assert node.q("a.fail.test")[1] == ["192.0.2.81"]           # one timeout
+    c = dns_counters(node)
+    d = {k: c[k] - c0[k] for k in keys}
+    assert d["queries"] == 8
+    assert d["local"] == 2
+    assert d["nxdomain"] == 1
+    assert d["forwarded"] == 3          # home.arpa, spoof.test, fail.test
+    assert d["cache_hits"] == 1
+    assert d["formerr"] == 1
+    assert d["dropped"] == 1
+    assert d["spoofed"] >= 3            # wrong ID, question and source
+    assert d["upstream_timeouts"] == 1
+    assert d["servfail"] == 0
+    out = node.suite.cli("status").stdout
+    assert f"dns: {c['queries']} queries: {c['local']} answered locally" in out
+    assert f"{c['spoofed']} spoofed answers dropped" in out
