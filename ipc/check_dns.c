@@ -4,6 +4,7 @@
  * after unpacking, before dispatch.
  */
 #include <errno.h>
+#include <sys/socket.h>
 #include <string.h>
 
 #include "check.h"
@@ -179,4 +180,26 @@ check_dns_status(const struct ipc_policy *pol, const ProtobufCMessage *m)
 {
 	(void)pol;
 	return ((const Pm__DnsStatus *)m)->counters != NULL ? 0 : -EINVAL;
+}
+
+#define UPSTREAM_SOCKETS_MAX	8	/* per request */
+
+int
+check_upstream_sockets(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__UpstreamSocketsRequest *r =
+	    (const Pm__UpstreamSocketsRequest *)m;
+
+	(void)pol;
+	return (r->family == AF_INET || r->family == AF_INET6) &&
+	    r->count >= 1 && r->count <= UPSTREAM_SOCKETS_MAX ? 0 : -EINVAL;
+}
+
+int
+check_upstream_socket(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__UpstreamSocket *s = (const Pm__UpstreamSocket *)m;
+
+	(void)pol;
+	return s->family == AF_INET || s->family == AF_INET6 ? 0 : -EINVAL;
 }

@@ -8,12 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "dns_os.h"
 #include "log.h"
 #include "netlink.h"
+#include "netstate.h"
 #include "privd.h"
 #include "check.h"
 #include "dnsd_to_privd.pb-c.h"
@@ -383,4 +385,64 @@ dns_os_search(struct privd *pd, char **domains, size_t n)
 	}
 	log_info("accept-dns: %s: %u tailnet search domain(s)",
 	    pd->opt.resolv_conf, ntail_search);
+}
+
+/* One socket dnsd asked for: marked so that its packets take the main
+ * table (rule 5210) and never an exit node's default route in table 52.
+ * dnsd binds (port 0) or connects it itself. */
+static int
+marked_socket(int family, bool tcp)
+{
+	int fd, mark = PM_FWMARK;
+
+	fd = socket(family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* At most DNS_UPSTREAM_SOCKS_PER_S sockets a second, whatever dnsd asks:
+ * a dnsd gone wrong cannot make privd open sockets without end.  dnsd
+ * forgets requests that were not answered and asks again later. */
+void
+dns_os_upstream_sockets(struct child *k, const Pm__UpstreamSocketsRequest *rq)
+{
+	static struct ratelimit rl = RATELIMIT_INIT(1000,
+	    DNS_UPSTREAM_SOCKS_PER_S);
+	static struct ratelimit logrl = RATELIMIT_INIT(10000, 1);
+	Pm__PrivdToDnsd env = PM__PRIVD_TO_DNSD__INIT;
+	Pm__UpstreamSocket us = PM__UPSTREAM_SOCKET__INIT;
+	unsigned missed;
+	int fd, r;
+
+	us.family = rq->family;
+	us.tcp = rq->tcp;
+	env.msg_case = PM__PRIVD_TO_DNSD__MSG_UPSTREAM_SOCKET;
+	env.upstream_socket = &us;
+	for (uint32_t i = 0; i < rq->count; i++) {
+		if (!ratelimit_ok(&rl, now_ms(), &missed)) {
+			if (ratelimit_ok(&logrl, now_ms(), &missed))
+				log_warnx("dnsd asks for upstream sockets faster "
+				    "than %u/s; not all are given",
+				    DNS_UPSTREAM_SOCKS_PER_S);
+			return;
+		}
+		if ((fd = marked_socket((int)rq->family, rq->tcp)) < 0) {
+			log_warnx("dnsd: upstream socket: %s", strerror(-fd));
+			return;
+		}
+		r = ipc_send(&k->chan, &env.base, fd);
+		close(fd);
+		if (r < 0) {
+			log_warnx("dnsd: cannot send an upstream socket: %s",
+			    strerror(-r));
+			return;
+		}
+	}
 }

@@ -22,6 +22,9 @@ privd_dispatch_dnsd(struct ipc_chan *c, struct ipc_msg *m, void *arg)
 		dns_os_search(k->pd, env->os_dns->search_domains,
 		    env->os_dns->n_search_domains);
 		return 0;
+	case PM__DNSD_TO_PRIVD__MSG_UPSTREAM_SOCKETS:
+		dns_os_upstream_sockets(k, env->upstream_sockets);
+		return 0;
 	default:
 		fatalx("%s: kind %u passed the allow-list but has no handler",
 		    __func__, m->kind);

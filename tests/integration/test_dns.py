@@ -601,3 +601,134 @@ def test_status_counters_move(node):
     out = node.suite.cli("status").stdout
     assert f"dns: {c['queries']} queries: {c['local']} answered locally" in out
     assert f"{c['spoofed']} spoofed answers dropped" in out
+
+
+FULL_TUNNEL_UPSTREAM = "192.0.2.53"
+BIG_TXT = ",".join(["x" * 250] * 6)      # over 1232 bytes: TC, then TCP
+
+
+@pytest.fixture
+def full_tunnel(request):
+    """Plain WireGuard with AllowedIPs 0.0.0.0/0 (an exit node's default
+    route in table 52) and the DNS upstream reachable only through the
+    main table's default route, in the peer's namespace:
+
+        ns a: privd --wg-config (full tunnel) --dns-config
+              main: default via 198.51.100.2 (veth)
+        ns b: wireguard-go peer; dnsmasq on 192.0.2.53:53; nft counts DNS
+              arriving over the veth and drops DNS arriving over WireGuard
+    """
+    from wgpeer import Pair
+    pair = Pair()
+    procs = []
+    try:
+        pair.write_conf(allowed="0.0.0.0/0, ::/0")
+        pair.b.run("ip", "addr", "add", FULL_TUNNEL_UPSTREAM + "/32", "dev",
+                   "lo")
+        pair.a.run("ip", "route", "add", "default", "via", "198.51.100.2")
+        nft = os.path.join(pair.dir, "pmdns.nft")
+        with open(nft, "w") as f:
+            f.write(f"table inet pmdns {{\n chain in {{\n"
+                    f"  type filter hook input priority 0;\n"
+                    f"  iifname {pair.ifb} meta l4proto {{ tcp, udp }} "
+                    f"th dport 53 counter drop\n"
+                    f"  iifname {pair.veth_b} udp dport 53 counter\n"
+                    f"  iifname {pair.veth_b} tcp dport 53 counter\n }}\n}}\n")
+        pair.b.run("nft", "-f", nft)
+        p = subprocess.Popen(
+            ["ip", "netns", "exec", pair.b.name, "dnsmasq", "-k",
+             "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+             "--pid-file", "--port=53", "--user=root", "--bind-interfaces",
+             f"--listen-address={FULL_TUNNEL_UPSTREAM}",
+             "--address=/example.org/192.0.2.82",
+             f"--txt-record=big.example.net,{BIG_TXT}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        procs.append(p)
+        conf = os.path.join(pair.dir, "dns.json")
+        with open(conf, "w") as f:
+            json.dump({"Resolvers": [{"Addr": FULL_TUNNEL_UPSTREAM}],
+                       "Domains": ["tail.example"],
+                       "Hosts": {"alpha.tail.example.": ["100.64.0.2"]}}, f)
+        resolv = os.path.join(pair.dir, "resolv.conf")
+        with open(resolv, "w") as f:
+            f.write("nameserver 127.0.0.1\n")
+        from pmtest import Suite as S
+        pair.suite = S(pair.a, ["--wg-config", pair.conf, "--dns-config",
+                                conf, "--resolv-conf", resolv])
+        pair.suite.start()
+        wait_for(lambda: "dns-config" in pair.suite.logs(), what="dnsd config")
+        yield pair
+        if getattr(request.node, "rep_call", None) and \
+                request.node.rep_call.failed:
+            sys.stderr.write("---- privd log ----\n" + pair.suite.logs())
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        pair.cleanup()
+
+
+def nft_counters(ns):
+    out = ns.run("nft", "list", "table", "inet", "pmdns").stdout
+    res = {}
+    for line in out.splitlines():
+        if "counter packets" not in line:
+            continue
+        n = int(line.split("counter packets")[1].split()[0])
+        key = ("wg" if "drop" in line else
+               "tcp" if "tcp dport" in line else "udp")
+        res[key] = n
+    return res
+
+
+def test_upstream_bypasses_full_tunnel(full_tunnel):
+    """An exit node's default route must not take dnsd's queries to a
+    resolver outside the tailnet: privd's marked sockets (0x80000, rule
+    5210) send them by the main table, over UDP and the TCP retry."""
+    pair = full_tunnel
+    # The setup discriminates: an unmarked query goes into the tunnel.
+    out = pair.a.run("dig", "+time=1", "+tries=1", f"@{FULL_TUNNEL_UPSTREAM}",
+                     "direct.example.org", check=False)
+    assert "192.0.2.82" not in out.stdout
+    wait_for(lambda: nft_counters(pair.b)["wg"] >= 1,
+             what="the unmarked query in the tunnel")
+    before = nft_counters(pair.b)
+    dig = lambda *a: pair.a.run("dig", "+time=3", "+tries=1", f"@{Q4}", *a,
+                                check=False).stdout
+    wait_for(lambda: "192.0.2.82" in dig("www.example.org", "+short"),
+             what="an answer by the main table")
+    txt = dig("big.example.net", "TXT", "+short", "+tcp")
+    assert txt.count("x" * 250) == 6
+    after = nft_counters(pair.b)
+    assert after["wg"] == before["wg"]        # nothing more into the tunnel
+    assert after["udp"] > before["udp"]
+    assert after["tcp"] > before["tcp"]        # the TCP retry, marked too
+    # dnsd's upstream sockets carry the bypass mark
+    ss = pair.a.run("ss", "-uanpe").stdout
+    dnsd_socks = [l for l in ss.splitlines() if '"dnsd"' in l]
+    assert any("fwmark:0x80000" in l for l in dnsd_socks), ss
+
+
+def test_privd_bounds_upstream_socket_requests(node):
+    """privd makes marked sockets only for well-formed requests (family,
+    1-8 at a time) and at most 64 a second, however fast dnsd asks."""
+    s = socket.socket(fileno=node.suite.channel_fd("dnsd", "privd"))
+
+    def req(family, count, tcp=False):
+        return pb_field(4, pb_field(1, family) + pb_field(2, tcp) +
+                        pb_field(3, count))
+    try:
+        for bad in (req(2, 9), req(2, 0), req(1, 1), req(17, 1, True)):
+            s.send(bad)
+        for _ in range(40):
+            s.send(req(10, 8))
+    finally:
+        s.close()
+    wait_for(lambda: "faster than 64/s" in node.suite.logs(),
+             what="the rate limit")
+    privd = node.suite.procs()["privd"]
+    ch = [c for c in privd["channels"] if c["peer"] == "dnsd"][0]
+    assert ch["drops"]["invalid"] == 4
+    # dnsd took what came (its stock is bounded) and still answers
+    assert node.q("www.home.arpa")[1] == ["192.0.2.80"]
+    assert node.q("alpha.tail.example")[1] == ["100.64.0.2"]

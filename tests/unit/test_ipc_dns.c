@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include "ipc.h"
@@ -161,6 +162,41 @@ test_os_dns_search_domains(void **state)
 	assert_int_equal(os_dns(many, 17), -EBADMSG);
 }
 
+static int
+sockets_req(uint32_t family, uint32_t count)
+{
+	uint8_t buf[64];
+	const struct ipc_policy *pol = ipc_policy(PM__PROC__PROC_DNSD,
+	    PM__PROC__PROC_PRIVD);
+	Pm__DnsdToPrivd env = PM__DNSD_TO_PRIVD__INIT;
+	Pm__UpstreamSocketsRequest rq = PM__UPSTREAM_SOCKETS_REQUEST__INIT;
+	struct ipc_msg m;
+	enum ipc_drop why;
+	int r;
+
+	rq.family = family;
+	rq.count = count;
+	env.msg_case = PM__DNSD_TO_PRIVD__MSG_UPSTREAM_SOCKETS;
+	env.upstream_sockets = &rq;
+	if ((r = ipc_decode(pol, buf, pm__dnsd_to_privd__pack(&env, buf), false,
+	    IPC_PHASE_RUN, 0, &m, &why)) == 0)
+		ipc_msg_free(&m);
+	return r;
+}
+
+/* privd makes sockets on these: IPv4/IPv6 only, 1-8 per request. */
+static void
+test_upstream_sockets_request(void **state)
+{
+	(void)state;
+	assert_int_equal(sockets_req(AF_INET, 1), 0);
+	assert_int_equal(sockets_req(AF_INET6, 8), 0);
+	assert_int_equal(sockets_req(AF_INET, 0), -EBADMSG);
+	assert_int_equal(sockets_req(AF_INET, 9), -EBADMSG);
+	assert_int_equal(sockets_req(AF_UNIX, 1), -EBADMSG);
+	assert_int_equal(sockets_req(AF_NETLINK, 1), -EBADMSG);
+}
+
 int
 main(void)
 {
@@ -168,6 +204,7 @@ main(void)
 		cmocka_unit_test(test_dns_replies_checked),
 		cmocka_unit_test(test_dns_queries_channel),
 		cmocka_unit_test(test_os_dns_search_domains),
+		cmocka_unit_test(test_upstream_sockets_request),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
