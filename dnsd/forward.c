@@ -569,6 +569,10 @@ renew_socks(struct fwd *f)
 		struct fwd_sock *s = &f->socks[i];
 		if (s->fd < 0 || !s->draining || s->outstanding > 0)
 			continue;
+		/* No marked replacement in stock (privd rate-limits): keep
+		 * the port a while longer rather than go unmarked. */
+		if (i >= MBASE && stock_of(f, s->family, false)->n == 0)
+			continue;
 		uv_poll_stop(s->poll);
 		uv_close((uv_handle_t *)s->poll, (uv_close_cb)free);
 		s->poll = NULL;

@@ -711,7 +711,7 @@ def test_upstream_bypasses_full_tunnel(full_tunnel):
 
 def test_privd_bounds_upstream_socket_requests(node):
     """privd makes marked sockets only for well-formed requests (family,
-    1-8 at a time) and at most 64 a second, however fast dnsd asks."""
+    1-8 at a time) and at most 256 a second, however fast dnsd asks."""
     s = socket.socket(fileno=node.suite.channel_fd("dnsd", "privd"))
 
     def req(family, count, tcp=False):
@@ -720,11 +720,11 @@ def test_privd_bounds_upstream_socket_requests(node):
     try:
         for bad in (req(2, 9), req(2, 0), req(1, 1), req(17, 1, True)):
             s.send(bad)
-        for _ in range(40):
+        for _ in range(40):               # 320 sockets
             s.send(req(10, 8))
     finally:
         s.close()
-    wait_for(lambda: "faster than 64/s" in node.suite.logs(),
+    wait_for(lambda: "faster than 256/s" in node.suite.logs(),
              what="the rate limit")
     privd = node.suite.procs()["privd"]
     ch = [c for c in privd["channels"] if c["peer"] == "dnsd"][0]
