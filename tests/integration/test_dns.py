@@ -3,7 +3,7 @@
     netns "node" ---------------------------------------------------------+
     |  dig/kdig --> 100.100.100.100:53 / [fd7a:115c:a1e0::53]:53          |
     |     route (privd) -> pm0 (TUN) -> netd intercepts -> dnsd (IPC)       |
-    |                                    dnsd forwards (its own sockets):  |
+    |                                    dnsd forwards (marked sockets):   |
     |  dnsmasq on 0.0.0.0:53 (stands in for AdGuard Home)  <-- home.arpa,  |
     |                                                          default     |
     |  127.0.0.1:5399 nothing listening (a dead upstream)                  |
