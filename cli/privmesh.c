@@ -136,6 +136,22 @@ print_wireguard(json_t *wg)
 }
 
 static void
+print_dns(json_t *d)
+{
+	printf("\ndns: %lld queries: %lld answered locally, %lld forwarded, "
+	    "%lld from the cache\n", (long long)geti(d, "queries"),
+	    (long long)geti(d, "local"), (long long)geti(d, "forwarded"),
+	    (long long)geti(d, "cache_hits"));
+	printf("  answers:   %lld NXDOMAIN, %lld SERVFAIL, %lld FORMERR, "
+	    "%lld unreadable dropped\n", (long long)geti(d, "nxdomain"),
+	    (long long)geti(d, "servfail"), (long long)geti(d, "formerr"),
+	    (long long)geti(d, "dropped"));
+	printf("  upstreams: %lld timeouts, %lld spoofed answers dropped\n",
+	    (long long)geti(d, "upstream_timeouts"),
+	    (long long)geti(d, "spoofed"));
+}
+
+static void
 print_status(json_t *reply)
 {
 	json_t *procs = json_object_get(reply, "processes"), *p;
@@ -169,6 +185,8 @@ print_status(json_t *reply)
 		printf("(some processes did not answer in time)\n");
 	if (json_is_object(json_object_get(reply, "wireguard")))
 		print_wireguard(json_object_get(reply, "wireguard"));
+	if (json_is_object(json_object_get(reply, "dns")))
+		print_dns(json_object_get(reply, "dns"));
 }
 
 int

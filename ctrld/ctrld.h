@@ -27,6 +27,7 @@ struct status_req {
 	json_t		*supervised[PM_NPROC + 1];	/* by Pm__Proc */
 	json_t		*self[PM_NPROC + 1];		/* children's own views */
 	json_t		*wg;		/* netd's WireGuard view, if any */
+	json_t		*dns;		/* dnsd's counters, if any */
 	unsigned	 pending;	/* replies still expected */
 	uv_timer_t	 timer;
 };
@@ -55,5 +56,7 @@ void	status_conn_gone(struct ctrld *, struct api_conn *);
 void	status_privd_reply(struct ctrld *, const Pm__StatusReply *);
 void	status_child_reply(struct ctrld *, uint64_t id, const Pm__ProcInfo *);
 void	status_wg_reply(struct ctrld *, const Pm__WgStatusReply *);
+typedef struct Pm__DnsStatus Pm__DnsStatus;
+void	status_dns_reply(struct ctrld *, const Pm__DnsStatus *);
 
 #endif

@@ -16,6 +16,9 @@ ctrld_dispatch_dnsd(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		status_child_reply(cd, env->proc_info_reply->id,
 		    env->proc_info_reply->info);
 		return 0;
+	case PM__DNSD_TO_CTRLD__MSG_DNS_STATUS:
+		status_dns_reply(cd, env->dns_status);
+		return 0;
 #ifdef PM_TEST_HOOKS
 	case PM__DNSD_TO_CTRLD__MSG_TEST_FORBIDDEN_SYSCALL:
 		child_test_forbidden_syscall(c);

@@ -14,6 +14,7 @@
 #include "ctrld_to_dnsd.pb-c.h"
 #include "ctrld_to_netd.pb-c.h"
 #include "ctrld_to_privd.pb-c.h"
+#include "dnsd_to_ctrld.pb-c.h"
 
 static const char *const drop_keys[] = {
 	"bad_unpack", "oversized", "unknown_fields", "not_allowed",
@@ -96,6 +97,7 @@ free_req(uv_handle_t *h)
 
 	json_decref(req->privd);
 	json_decref(req->wg);
+	json_decref(req->dns);
 	for (int p = 0; p <= PM_NPROC; p++) {
 		json_decref(req->supervised[p]);
 		json_decref(req->self[p]);
@@ -132,6 +134,8 @@ finish(struct status_req *req)
 		    "complete", req->pending == 0);
 		if (req->wg != NULL && json_object_get(req->wg, "public_key"))
 			json_object_set(rep, "wireguard", req->wg);
+		if (req->dns != NULL)
+			json_object_set(rep, "dns", req->dns);
 		api_reply(req->conn, rep);
 	} else
 		json_decref(procs);
@@ -343,4 +347,26 @@ status_wg_reply(struct ctrld *cd, const Pm__WgStatusReply *rep)
 		json_array_append_new(peers, wg_peer_json(rep->peers[i]));
 	if (!rep->more)
 		got_reply(req);
+}
+
+/* Comes just before dnsd's ProcInfoReply; not a reply of its own. */
+void
+status_dns_reply(struct ctrld *cd, const Pm__DnsStatus *st)
+{
+	struct status_req *req = find_req(cd, st->id);
+	const Pm__DnsCounters *c = st->counters;
+
+	if (req == NULL || req->dns != NULL)
+		return;
+	req->dns = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	    "queries", (json_int_t)c->queries,
+	    "local", (json_int_t)c->local,
+	    "forwarded", (json_int_t)c->forwarded,
+	    "cache_hits", (json_int_t)c->cache_hits,
+	    "nxdomain", (json_int_t)c->nxdomain,
+	    "formerr", (json_int_t)c->formerr,
+	    "spoofed", (json_int_t)c->spoofed,
+	    "upstream_timeouts", (json_int_t)c->upstream_timeouts,
+	    "servfail", (json_int_t)c->servfail,
+	    "dropped", (json_int_t)c->dropped);
 }

@@ -9,10 +9,53 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "dnsconf.h"
 #include "dnsd.h"
 #include "log.h"
 #include "ctrld_to_dnsd.pb-c.h"
+#include "dnsd_to_privd.pb-c.h"
+
+/* What privd needs for the OS resolver (--accept-dns): the search
+ * domains, host names only (privd writes them into resolv.conf and its
+ * check refuses anything else), within the channel's size. */
+#define OS_DNS_BYTES	3072
+
+static void
+send_os_dns(struct dnsd *dd)
+{
+	static char text[ZONE_SEARCH_MAX][1024];
+	char *names[ZONE_SEARCH_MAX];
+	Pm__DnsdToPrivd env = PM__DNSD_TO_PRIVD__INIT;
+	Pm__OsDns o = PM__OS_DNS__INIT;
+	struct ipc_chan *ch;
+	size_t bytes = 0;
+
+	for (unsigned i = 0; i < dd->zone.nsearch; i++) {
+		dns_name_to_text(&dd->zone.search[i], text[o.n_search_domains],
+		    sizeof(text[0]));
+		if (!dns_hostname_ok(text[o.n_search_domains])) {
+			log_warnx("search domain %.80s: not a host name, not "
+			    "given to the OS", text[o.n_search_domains]);
+			continue;
+		}
+		/* 16 names of 253 bytes would not fit a 4 KiB datagram. */
+		if ((bytes += strlen(text[o.n_search_domains]) + 3) >
+		    OS_DNS_BYTES) {
+			log_warnx("search domains: only the first %zu fit",
+			    o.n_search_domains);
+			break;
+		}
+		names[o.n_search_domains] = text[o.n_search_domains];
+		o.n_search_domains++;
+	}
+	o.search_domains = names;
+	env.msg_case = PM__DNSD_TO_PRIVD__MSG_OS_DNS;
+	env.os_dns = &o;
+	if ((ch = child_chan(&dd->c, PM__PROC__PROC_PRIVD)) == NULL ||
+	    ipc_send(ch, &env.base, -1) < 0)
+		log_warnx("cannot give privd the search domains");
+}
 
 static void
 install(struct dnsd *dd, struct zone *z)
@@ -21,6 +64,7 @@ install(struct dnsd *dd, struct zone *z)
 	dd->zone = *z;
 	zone_init(z);
 	fwd_config_changed(&dd->fwd);
+	send_os_dns(dd);
 }
 
 static int

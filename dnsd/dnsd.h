@@ -5,7 +5,9 @@
  *        tailnet's names) | forward.c (cache, upstreams) -> replies batched
  *        back to netd at the end of the wakeup
  *   privd --dns_config_file / host_resolvers--> config.c
- *   ctrld --dns_config (transaction)--> config.c
+ *   privd --upstream_socket (marked, fd)--> forward.c
+ *   ctrld --dns_config (transaction)--> config.c --os_dns--> privd
+ *   ctrld --proc_info_request--> from_ctrld.c: dns_status, proc_info_reply
  */
 #ifndef PM_DNSD_H
 #define PM_DNSD_H
@@ -25,7 +27,8 @@
 
 struct dnsd_counters {
 	uint64_t	queries, local, formerr, notimp, dropped, replies,
-			reply_send_errors;
+			reply_send_errors,
+			nxdomain, servfail;	/* answers sent, by rcode */
 };
 
 struct dnsd_batch {

@@ -12,8 +12,11 @@
 #include "dnsd.h"
 #include "forward.h"
 #include "log.h"
+#include "dnsd_to_privd.pb-c.h"
 
 static struct ratelimit spoof_rl = RATELIMIT_INIT(1000, 5);
+
+#define MBASE	(2 * FWD_SOCKS)		/* first marked slot */
 
 static void
 to_fwd_addr(const struct upstream *u, struct fwd_addr *a)
@@ -187,17 +190,26 @@ build_query(const struct fwd_pending *p, uint8_t *buf, size_t cap)
 	return dns_b_finish(&b, 0);
 }
 
-/* A random socket of the family that still takes queries; a draining
- * one only if every socket is draining. */
-static int
-pick_sock(struct fwd *f, uint8_t family)
+/* The tailnet's own ranges go through the tunnel; anything else must not
+ * follow an exit node's default route into it. */
+static bool
+needs_bypass(const struct fwd_addr *a)
 {
-	unsigned base = family == AF_INET ? 0 : FWD_SOCKS;
-	unsigned start = rand32() % FWD_SOCKS;
+	static const uint8_t ula[6] = { 0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0 };
+
+	if (a->family == AF_INET)
+		return !(a->addr[0] == 100 && (a->addr[1] & 0xc0) == 64);
+	return memcmp(a->addr, ula, sizeof(ula)) != 0;
+}
+
+static int
+pick_in(struct fwd *f, unsigned base, unsigned n)
+{
+	unsigned start = rand32() % n;
 	int any = -1;
 
-	for (unsigned k = 0; k < FWD_SOCKS; k++) {
-		unsigned i = base + (start + k) % FWD_SOCKS;
+	for (unsigned k = 0; k < n; k++) {
+		unsigned i = base + (start + k) % n;
 		if (f->socks[i].fd < 0)
 			continue;
 		if (!f->socks[i].draining)
@@ -205,6 +217,23 @@ pick_sock(struct fwd *f, uint8_t family)
 		any = (int)i;
 	}
 	return any;
+}
+
+/* A random socket of the family and pool that still takes queries; a
+ * draining one only if every socket is draining.  No marked socket yet:
+ * an unmarked one, counted. */
+static int
+pick_sock(struct fwd *f, uint8_t family, bool marked)
+{
+	int v6 = family != AF_INET, i;
+
+	if (marked) {
+		if ((i = pick_in(f, MBASE + (unsigned)v6 * FWD_MSOCKS,
+		    FWD_MSOCKS)) >= 0)
+			return i;
+		f->ctr.unmarked_fallback++;
+	}
+	return pick_in(f, (unsigned)v6 * FWD_SOCKS, FWD_SOCKS);
 }
 
 /* (Re)sends p to its current resolver with a fresh ID and socket. */
@@ -220,7 +249,7 @@ send_udp(struct fwd *f, struct fwd_pending *p)
 
 	hash_del(f, p);
 	p->attempts++;
-	if ((s = pick_sock(f, up->family)) < 0)
+	if ((s = pick_sock(f, up->family, needs_bypass(up))) < 0)
 		return -EAFNOSUPPORT;
 	p->sock = (uint8_t)s;
 	do
@@ -463,6 +492,25 @@ on_tcp(uv_poll_t *h, int status, int events)
 	dnsd_flush(f->dd);
 }
 
+static struct fwd_stock *
+stock_of(struct fwd *f, int family, bool tcp)
+{
+	return &f->stock[family != AF_INET][tcp];
+}
+
+static int
+tcp_socket(struct fwd *f, const struct fwd_addr *up)
+{
+	struct fwd_stock *st = stock_of(f, up->family, true);
+
+	if (needs_bypass(up)) {
+		if (st->n > 0)
+			return st->fd[--st->n];
+		f->ctr.unmarked_fallback++;
+	}
+	return socket(up->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+
 static void
 tcp_start(struct fwd *f, struct fwd_pending *p)
 {
@@ -471,8 +519,7 @@ tcp_start(struct fwd *f, struct fwd_pending *p)
 	size_t n;
 
 	hash_del(f, p);		/* late UDP answers no longer match */
-	p->tcp_fd = socket(p->up[p->cur].family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
+	p->tcp_fd = tcp_socket(f, &p->up[p->cur]);
 	p->tcp_buf = malloc(2 + DNS_TCP_MAX);
 	p->tcp_poll = malloc(sizeof(*p->tcp_poll));
 	if (p->tcp_fd < 0 || p->tcp_buf == NULL || p->tcp_poll == NULL ||
@@ -496,24 +543,116 @@ tcp_start(struct fwd *f, struct fwd_pending *p)
 }
 
 static int open_sock(struct fwd *f, unsigned i, uint8_t family);
+static int setup_sock(struct fwd *f, unsigned i, uint8_t family, int fd);
+
+/* A marked slot takes a socket from the stock, or stays empty (fd -1)
+ * until privd's next one arrives. */
+static int
+refill_slot(struct fwd *f, unsigned i, uint8_t family)
+{
+	struct fwd_stock *st = stock_of(f, family, false);
+
+	if (i < MBASE)
+		return open_sock(f, i, family);
+	f->socks[i].fd = -1;
+	if (st->n == 0)
+		return 0;
+	return setup_sock(f, i, family, st->fd[--st->n]);
+}
 
 /* A socket that has carried its share is replaced once idle, here in the
  * timer rather than while its answers are being read. */
 static void
 renew_socks(struct fwd *f)
 {
-	for (unsigned i = 0; i < 2 * FWD_SOCKS; i++) {
+	for (unsigned i = 0; i < FWD_NSOCKS; i++) {
 		struct fwd_sock *s = &f->socks[i];
-		if (!s->draining || s->outstanding > 0)
+		if (s->fd < 0 || !s->draining || s->outstanding > 0)
+			continue;
+		/* No marked replacement in stock (privd rate-limits): keep
+		 * the port a while longer rather than go unmarked. */
+		if (i >= MBASE && stock_of(f, s->family, false)->n == 0)
 			continue;
 		uv_poll_stop(s->poll);
 		uv_close((uv_handle_t *)s->poll, (uv_close_cb)free);
 		s->poll = NULL;
 		close(s->fd);
-		if (open_sock(f, i, s->family) < 0)
+		s->fd = -1;
+		if (refill_slot(f, i, s->family) < 0)
 			log_warnx("upstream socket %u: cannot renew: %s", i,
 			    strerror(errno));
 	}
+}
+
+static unsigned
+marked_in_use(struct fwd *f, int v6)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < FWD_MSOCKS; i++)
+		n += f->socks[MBASE + (unsigned)v6 * FWD_MSOCKS + i].fd >= 0;
+	return n;
+}
+
+/* Keeps FWD_MSOCKS marked UDP sockets in use and FWD_SPARES of each kind
+ * in stock, asking privd for what is missing.  privd rate-limits and may
+ * give fewer; what has not come after FWD_ASK_RETRY_MS is asked again. */
+static void
+ask_marked(struct fwd *f)
+{
+	struct ipc_chan *ch = child_chan(&f->dd->c, PM__PROC__PROC_PRIVD);
+	uint64_t now = now_ms();
+
+	if (ch == NULL)
+		return;
+	for (int v6 = 0; v6 < 2; v6++)
+		for (int tcp = 0; tcp < 2; tcp++) {
+			Pm__DnsdToPrivd env = PM__DNSD_TO_PRIVD__INIT;
+			Pm__UpstreamSocketsRequest rq =
+			    PM__UPSTREAM_SOCKETS_REQUEST__INIT;
+			struct fwd_stock *st = &f->stock[v6][tcp];
+			unsigned have = st->n + (tcp ? 0 : marked_in_use(f, v6)),
+			    want = FWD_SPARES + (tcp ? 0 : FWD_MSOCKS);
+
+			if (st->asked > 0 && now - st->asked_ms >
+			    FWD_ASK_RETRY_MS)
+				st->asked = 0;
+			if (have + st->asked >= want)
+				continue;
+			rq.family = v6 ? AF_INET6 : AF_INET;
+			rq.tcp = tcp;
+			rq.count = want - have - st->asked;
+			env.msg_case = PM__DNSD_TO_PRIVD__MSG_UPSTREAM_SOCKETS;
+			env.upstream_sockets = &rq;
+			if (ipc_send(ch, &env.base, -1) < 0)
+				return;
+			st->asked += rq.count;
+			st->asked_ms = now;
+		}
+}
+
+void
+fwd_marked_socket(struct fwd *f, int family, bool tcp, int fd)
+{
+	struct fwd_stock *st = stock_of(f, family, tcp);
+	unsigned base = MBASE + (family != AF_INET) * FWD_MSOCKS;
+
+	f->ctr.marked_received++;
+	if (st->asked > 0)
+		st->asked--;
+	if (!tcp)
+		for (unsigned i = base; i < base + FWD_MSOCKS; i++)
+			if (f->socks[i].fd < 0) {
+				if (setup_sock(f, i, (uint8_t)family, fd) < 0)
+					log_warnx("marked upstream socket: %s",
+					    strerror(errno));
+				return;
+			}
+	if (st->n == FWD_SPARES) {
+		close(fd);
+		return;
+	}
+	st->fd[st->n++] = fd;
 }
 
 /* Timeouts. */
@@ -525,6 +664,7 @@ on_timer(uv_timer_t *t)
 	uint64_t now = now_ms();
 
 	renew_socks(f);
+	ask_marked(f);
 	while (f->thead != NULL && f->thead->deadline_ms <= now) {
 		struct fwd_pending *p = f->thead;
 		f->ctr.timeouts++;
@@ -594,8 +734,9 @@ fwd_query(struct fwd *f, const struct dns_client *cl,
 		fail_over(f, p);
 }
 
+/* fd is consumed: on error it is closed and the slot left empty. */
 static int
-open_sock(struct fwd *f, unsigned i, uint8_t family)
+setup_sock(struct fwd *f, unsigned i, uint8_t family, int fd)
 {
 	struct fwd_sock *s = &f->socks[i];
 	struct sockaddr_storage ss = { .ss_family = family };
@@ -603,9 +744,7 @@ open_sock(struct fwd *f, unsigned i, uint8_t family)
 	memset(s, 0, sizeof(*s));
 	s->f = f;
 	s->family = family;
-	s->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s->fd < 0)
-		return -errno;
+	s->fd = fd;
 	/* Port 0: the kernel draws a random ephemeral port (RFC 5452 9.2). */
 	if (bind(s->fd, (struct sockaddr *)&ss, family == AF_INET ?
 	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) < 0 ||
@@ -622,6 +761,18 @@ open_sock(struct fwd *f, unsigned i, uint8_t family)
 	s->poll->data = s;
 	uv_poll_start(s->poll, UV_READABLE, on_udp);
 	return 0;
+}
+
+static int
+open_sock(struct fwd *f, unsigned i, uint8_t family)
+{
+	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0) {
+		f->socks[i].fd = -1;
+		return -errno;
+	}
+	return setup_sock(f, i, family, fd);
 }
 
 int
@@ -643,6 +794,11 @@ fwd_init(struct fwd *f, uv_loop_t *loop, struct dnsd *dd)
 		if (open_sock(f, i, i < FWD_SOCKS ? AF_INET : AF_INET6) < 0)
 			log_warnx("upstream socket %u: %s, ignoring", i,
 			    strerror(errno));
+	for (unsigned i = MBASE; i < FWD_NSOCKS; i++) {
+		f->socks[i].fd = -1;
+		f->socks[i].f = f;
+		f->socks[i].family = i < MBASE + FWD_MSOCKS ? AF_INET : AF_INET6;
+	}
 	uv_timer_init(loop, &f->timer);
 	f->timer.data = f;
 	uv_timer_start(&f->timer, on_timer, 100, 100);

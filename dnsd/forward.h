@@ -15,12 +15,18 @@
  *   timer       -> FWD_TRY_MS without an answer: next resolver; none
  *                  left: SERVFAIL
  *
- * dnsd opens these sockets itself, unmarked: an upstream reached through
- * the tunnel is fine, but an upstream that must bypass an exit node's
- * default route will need a socket marked by privd (SO_MARK needs
- * CAP_NET_ADMIN) — not done yet.  Each socket of the pool carries at most
- * FWD_SOCK_USES queries; then it takes no new ones and, once its last
- * answer is in, is replaced by a socket on a fresh random port.
+ * Two pools.  Upstreams inside the tailnet (100.64.0.0/10,
+ * fd7a:115c:a1e0::/48) use sockets dnsd opens itself, unmarked, so they go
+ * through the tunnel.  Every other upstream uses sockets privd made with
+ * SO_MARK 0x80000 (dnsd cannot: CAP_NET_ADMIN), which rule 5210 sends to
+ * the main table, so an exit node's default route (table 52) never takes
+ * them — as tailscaled marks its own sockets.  dnsd keeps FWD_MSOCKS of
+ * them per family in use and FWD_SPARES in stock (UDP and, for the TCP
+ * retry, TCP), asking privd for more from the timer as they are used up;
+ * until they arrive (the first ~100 ms) an unmarked socket is used and
+ * counted (unmarked_fallback).  Each UDP socket of either pool carries at
+ * most FWD_SOCK_USES queries; then it takes no new ones and, once its
+ * last answer is in, is replaced by a socket on a fresh random port.
  */
 #ifndef PM_DNSD_FORWARD_H
 #define PM_DNSD_FORWARD_H
@@ -41,6 +47,10 @@
 #define FWD_HASH		8192	/* power of two */
 #define FWD_RECV_BATCH		32
 #define FWD_SOCK_USES		128	/* queries per port before a new one */
+#define FWD_MSOCKS		4	/* marked UDP sockets in use, per family */
+#define FWD_SPARES		4	/* marked sockets in stock, per family/kind */
+#define FWD_ASK_RETRY_MS	2000	/* privd did not answer: ask again */
+#define FWD_NSOCKS		(2 * FWD_SOCKS + 2 * FWD_MSOCKS)
 
 /* Where a reply goes: netd's addressing, copied back unchanged. */
 struct dns_client {
@@ -80,7 +90,15 @@ struct fwd_pending {
 struct fwd_counters {
 	uint64_t	queries, cache_hits, sent, answers, spoofed, bad_answers,
 			timeouts, servfail, tcp_retries, tcp_failed, overload,
-			no_upstream;
+			no_upstream, marked_received, unmarked_fallback;
+};
+
+/* Marked sockets from privd not yet in use, and those asked for. */
+struct fwd_stock {
+	int		 fd[FWD_SPARES];
+	unsigned	 n;
+	unsigned	 asked;		/* requested, not yet received */
+	uint64_t	 asked_ms;
 };
 
 struct fwd_sock {
@@ -96,8 +114,10 @@ struct fwd_sock {
 struct fwd {
 	uv_loop_t	*loop;
 	struct dnsd	*dd;
-	struct fwd_sock	 socks[2 * FWD_SOCKS];
-	unsigned	 nsocks;
+	/* [0, 2*FWD_SOCKS): unmarked, IPv4 then IPv6; then FWD_MSOCKS
+	 * marked IPv4 and FWD_MSOCKS marked IPv6 (fd -1 until privd's). */
+	struct fwd_sock	 socks[FWD_NSOCKS];
+	struct fwd_stock stock[2][2];		/* [v6][tcp] */
 	struct fwd_pending *slots;
 	struct fwd_pending *free_list;
 	struct fwd_pending *hash[FWD_HASH];
@@ -111,6 +131,8 @@ int	fwd_init(struct fwd *, uv_loop_t *, struct dnsd *);
 /* q parsed from the client; route NULL means the default resolvers. */
 void	fwd_query(struct fwd *, const struct dns_client *,
 	    const struct dns_query *, const struct zone_route *);
+/* A marked socket from privd (upstream_socket). */
+void	fwd_marked_socket(struct fwd *, int family, bool tcp, int fd);
 /* The configuration changed: the cache no longer holds. */
 void	fwd_config_changed(struct fwd *);
 

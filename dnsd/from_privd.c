@@ -21,6 +21,12 @@ dnsd_dispatch_privd(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		dnsd_host_resolvers(c->arg, env->host_resolvers->addrs,
 		    env->host_resolvers->n_addrs);
 		return 0;
+	case PM__PRIVD_TO_DNSD__MSG_UPSTREAM_SOCKET:
+		fwd_marked_socket(&((struct dnsd *)c->arg)->fwd,
+		    (int)env->upstream_socket->family,
+		    env->upstream_socket->tcp, m->fd);
+		m->fd = -1;
+		return 0;
 	default:
 		fatalx("%s: kind %u passed the allow-list but has no handler",
 		    __func__, m->kind);

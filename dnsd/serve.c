@@ -70,6 +70,12 @@ dnsd_reply(struct dnsd *dd, const struct dns_client *cl, const uint8_t *msg,
 	b->used += len + DNSD_PKT_OVERHEAD;
 	b->ptrs[b->n++] = p;
 	dd->ctr.replies++;
+	/* Every answer passes here: local, cached and forwarded alike. */
+	if (len >= DNS_HDR_LEN) {
+		unsigned rcode = msg[3] & 0xf;
+		dd->ctr.nxdomain += rcode == DNS_RCODE_NXDOMAIN;
+		dd->ctr.servfail += rcode == DNS_RCODE_SERVFAIL;
+	}
 }
 
 unsigned

@@ -32,5 +32,13 @@ int	check_dns_config_file(const struct ipc_policy *,
 int	check_host_resolvers(const struct ipc_policy *,
 	    const ProtobufCMessage *);
 int	check_dns_config(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_os_dns(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_dns_status(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_upstream_sockets(const struct ipc_policy *,
+	    const ProtobufCMessage *);
+int	check_upstream_socket(const struct ipc_policy *,
+	    const ProtobufCMessage *);
+/* A name resolv.conf can carry safely (letters, digits, '-', '_'). */
+int	dns_hostname_ok(const char *);
 
 #endif

@@ -4,10 +4,13 @@
  * after unpacking, before dispatch.
  */
 #include <errno.h>
+#include <sys/socket.h>
 #include <string.h>
 
 #include "check.h"
 #include "ctrld_to_dnsd.pb-c.h"
+#include "dnsd_to_ctrld.pb-c.h"
+#include "dnsd_to_privd.pb-c.h"
 #include "netd_to_dnsd.pb-c.h"
 #include "privd_to_dnsd.pb-c.h"
 
@@ -17,6 +20,7 @@
 #define DNS_NAME_TEXT_MAX	254
 #define DNS_HOSTS_MAX		4096	/* per DnsConfig part */
 #define DNS_LIST_MAX		64
+#define OS_SEARCH_MAX		16	/* search domains privd writes */
 
 static const uint8_t quad100_v4[4] = { 100, 100, 100, 100 };
 static const uint8_t quad100_v6[16] = { 0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0,
@@ -119,4 +123,83 @@ check_dns_config(const struct ipc_policy *pol, const ProtobufCMessage *m)
 		    8, ADDR_TEXT_MAX))
 			return -EINVAL;
 	return 0;
+}
+
+static int
+host_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+/* A host name as resolv.conf(5) can carry it: labels of 1-63 letters,
+ * digits, '-' or '_', not starting or ending with '-', at most 253 bytes
+ * plus an optional trailing dot.  Nothing else (no blanks, '#', ';',
+ * backslashes or control bytes) can reach the root-owned file. */
+int
+dns_hostname_ok(const char *s)
+{
+	size_t n, label = 0;
+
+	if (s == NULL || (n = strnlen(s, 255)) == 0 || n > 254)
+		return 0;
+	if (s[n - 1] == '.')
+		n--;
+	if (n == 0 || n > 253)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!host_char(s[i]) || (label == 0 && s[i] == '-') ||
+		    ++label > 63)
+			return 0;
+	}
+	return label > 0 && s[n - 1] != '-';
+}
+
+int
+check_os_dns(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__OsDns *o = (const Pm__OsDns *)m;
+
+	(void)pol;
+	if (o->n_search_domains > OS_SEARCH_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < o->n_search_domains; i++)
+		if (!dns_hostname_ok(o->search_domains[i]))
+			return -EINVAL;
+	return 0;
+}
+
+int
+check_dns_status(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	(void)pol;
+	return ((const Pm__DnsStatus *)m)->counters != NULL ? 0 : -EINVAL;
+}
+
+#define UPSTREAM_SOCKETS_MAX	8	/* per request */
+
+int
+check_upstream_sockets(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__UpstreamSocketsRequest *r =
+	    (const Pm__UpstreamSocketsRequest *)m;
+
+	(void)pol;
+	return (r->family == AF_INET || r->family == AF_INET6) &&
+	    r->count >= 1 && r->count <= UPSTREAM_SOCKETS_MAX ? 0 : -EINVAL;
+}
+
+int
+check_upstream_socket(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__UpstreamSocket *s = (const Pm__UpstreamSocket *)m;
+
+	(void)pol;
+	return s->family == AF_INET || s->family == AF_INET6 ? 0 : -EINVAL;
 }

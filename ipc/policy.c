@@ -61,6 +61,8 @@ static const struct ipc_kind privd_dnsd[] = {
 	    check_dns_config_file },
 	{ PM__PRIVD_TO_DNSD__MSG_HOST_RESOLVERS, IPC_F_ONCE, 0,
 	    check_host_resolvers },
+	{ PM__PRIVD_TO_DNSD__MSG_UPSTREAM_SOCKET, IPC_F_FD, 0,
+	    check_upstream_socket },
 };
 
 /* privd accepts nothing but Ready until a child confirmed its sandbox. */
@@ -82,6 +84,9 @@ static const struct ipc_kind ctrld_privd[] = {
 static const struct ipc_kind dnsd_privd[] = {
 	{ PM__DNSD_TO_PRIVD__MSG_READY, IPC_F_ONCE, START, check_ready },
 	{ PM__DNSD_TO_PRIVD__MSG_PEER_MISBEHAVED, 0, RUN, check_peer_misbehaved },
+	{ PM__DNSD_TO_PRIVD__MSG_OS_DNS, 0, RUN, check_os_dns },
+	{ PM__DNSD_TO_PRIVD__MSG_UPSTREAM_SOCKETS, 0, RUN,
+	    check_upstream_sockets },
 };
 
 static const struct ipc_kind ctrld_netd[] = {
@@ -101,6 +106,7 @@ static const struct ipc_kind netd_ctrld[] = {
 };
 static const struct ipc_kind dnsd_ctrld[] = {
 	{ PM__DNSD_TO_CTRLD__MSG_PROC_INFO_REPLY, 0, 0, check_proc_info_reply },
+	{ PM__DNSD_TO_CTRLD__MSG_DNS_STATUS, 0, 0, check_dns_status },
 	TEST_KIND(PM__DNSD_TO_CTRLD__MSG_TEST_FORBIDDEN_SYSCALL)
 };
 

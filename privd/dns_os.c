@@ -7,21 +7,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "dns_os.h"
 #include "log.h"
 #include "netlink.h"
+#include "netstate.h"
 #include "privd.h"
+#include "check.h"
+#include "dnsd_to_privd.pb-c.h"
 #include "privd_to_dnsd.pb-c.h"
 
 #define RESOLV_MAX	65536
+#define DNS_NAME_TEXT	254	/* 253 and the NUL */
+#define DNS_HOST_SEARCH_MAX 8
+#define DNS_TAIL_SEARCH_MAX 16	/* ipc/check_dns.c OS_SEARCH_MAX */
+/* Marker, comments, two nameservers, 24 names of up to 253 bytes. */
+#define RESOLV_OURS_MAX	8192
 
 static char backup_path[PATH_MAX];
 static char host_res[DNS_HOST_RESOLVERS_MAX][INET6_ADDRSTRLEN];
 static unsigned nhost_res;
 static bool took_over;
+/* resolv.conf's search line: the tailnet's domains (from dnsd), then the
+ * host's own, as tailscale's direct mode appends the base config's. */
+static char host_search[DNS_HOST_SEARCH_MAX][DNS_NAME_TEXT];
+static unsigned nhost_search;
+static char tail_search[DNS_TAIL_SEARCH_MAX][DNS_NAME_TEXT];
+static unsigned ntail_search;
 
 static bool
 dns_on(const struct privd *pd)
@@ -94,6 +110,43 @@ restore(const char *resolv)
 	return 0;
 }
 
+/* Strips one trailing dot, as tailscale writes names; 0 if already listed
+ * or the list is full. */
+static int
+add_name(char (*v)[DNS_NAME_TEXT], unsigned *n, unsigned max, const char *d)
+{
+	size_t len = strlen(d);
+
+	if (len > 0 && d[len - 1] == '.')
+		len--;
+	for (unsigned i = 0; i < *n; i++)
+		if (strlen(v[i]) == len && strncasecmp(v[i], d, len) == 0)
+			return 0;
+	if (*n == max)
+		return 0;
+	snprintf(v[(*n)++], DNS_NAME_TEXT, "%.*s", (int)len, d);
+	return 1;
+}
+
+/* The last search line counts (resolv.conf(5)); names we could not write
+ * back safely are left out. */
+static void
+read_host_search(char *rest)
+{
+	char *save = NULL;
+
+	nhost_search = 0;
+	for (char *d = strtok_r(rest, " \t\r", &save); d != NULL;
+	    d = strtok_r(NULL, " \t\r", &save)) {
+		if (!dns_hostname_ok(d)) {
+			log_info("host search domain \"%.64s\": not a host "
+			    "name, not carried over", d);
+			continue;
+		}
+		add_name(host_search, &nhost_search, DNS_HOST_SEARCH_MAX, d);
+	}
+}
+
 static void
 read_host_resolvers(const char *resolv)
 {
@@ -107,6 +160,11 @@ read_host_resolvers(const char *resolv)
 	    &save)) {
 		char addr[INET6_ADDRSTRLEN];
 		unsigned char bin[16];
+		if (strncmp(line, "search", 6) == 0 && (line[6] == ' ' ||
+		    line[6] == '\t')) {
+			read_host_search(line + 6);
+			continue;
+		}
 		if (sscanf(line, " nameserver %45s", addr) != 1)
 			continue;
 		/* An IPv6 zone ("%eth0") cannot be passed on; skip those. */
@@ -117,23 +175,63 @@ read_host_resolvers(const char *resolv)
 	}
 }
 
+static bool
+in_tail(const char *d)
+{
+	for (unsigned i = 0; i < ntail_search; i++)
+		if (strcasecmp(tail_search[i], d) == 0)
+			return true;
+	return false;
+}
+
+static bool
+tail_same(char (*old)[DNS_NAME_TEXT], unsigned nold)
+{
+	if (nold != ntail_search)
+		return false;
+	for (unsigned i = 0; i < nold; i++)
+		if (strcmp(old[i], tail_search[i]) != 0)
+			return false;
+	return true;
+}
+
+static size_t
+render(char *out, size_t cap)
+{
+	size_t o;
+
+	o = (size_t)snprintf(out, cap, "%s\n"
+	    "# privd --accept-dns: the original is "
+	    "resolv.pre-privmesh-backup.conf and comes back when privd stops.\n"
+	    "\n"
+	    "nameserver 100.100.100.100\n"
+	    "nameserver fd7a:115c:a1e0::53\n", DNS_RESOLV_MARK);
+	if (ntail_search + nhost_search == 0)
+		return o;
+	o += (size_t)snprintf(out + o, cap - o, "search");
+	for (unsigned i = 0; i < ntail_search; i++)
+		o += (size_t)snprintf(out + o, cap - o, " %s", tail_search[i]);
+	for (unsigned i = 0; i < nhost_search; i++)
+		if (!in_tail(host_search[i]))
+			o += (size_t)snprintf(out + o, cap - o, " %s",
+			    host_search[i]);
+	o += (size_t)snprintf(out + o, cap - o, "\n");
+	return o;
+}
+
 static int
 write_ours(const char *resolv)
 {
 	char tmp[PATH_MAX];
-	static const char text[] = DNS_RESOLV_MARK "\n"
-	    "# privd --accept-dns: the original is "
-	    "resolv.pre-privmesh-backup.conf and comes back when privd stops.\n"
-	    "nameserver 100.100.100.100\n"
-	    "nameserver fd7a:115c:a1e0::53\n";
+	static char text[RESOLV_OURS_MAX];
+	size_t len = render(text, sizeof(text));
 	int fd, r = 0;
 
 	snprintf(tmp, sizeof(tmp), "%s.privmesh-tmp", resolv);
 	unlink(tmp);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
 		return -errno;
-	if (write(fd, text, sizeof(text) - 1) != (ssize_t)sizeof(text) - 1 ||
-	    fsync(fd) != 0)
+	if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0)
 		r = -errno;
 	close(fd);
 	if (r == 0 && rename(tmp, resolv) != 0)
@@ -257,4 +355,94 @@ dns_os_stop(struct privd *pd)
 		    backup_path, strerror(-r));
 	else
 		log_info("restored %s", pd->opt.resolv_conf);
+}
+
+/* dnsd's model changed.  The names passed ipc/check_dns.c check_os_dns
+ * (host names only, at most 16): they are checked again here, where they
+ * are written.  resolv.conf is rewritten (atomically) only when the
+ * search line changes. */
+void
+dns_os_search(struct privd *pd, char **domains, size_t n)
+{
+	char old[DNS_TAIL_SEARCH_MAX][DNS_NAME_TEXT];
+	unsigned nold = ntail_search;
+	int r;
+
+	if (!took_over)
+		return;
+	memcpy(old, tail_search, sizeof(old));
+	ntail_search = 0;
+	for (size_t i = 0; i < n; i++)
+		if (dns_hostname_ok(domains[i]))
+			add_name(tail_search, &ntail_search,
+			    DNS_TAIL_SEARCH_MAX, domains[i]);
+	if (tail_same(old, nold))
+		return;
+	if ((r = write_ours(pd->opt.resolv_conf)) < 0) {
+		log_warnx("accept-dns: cannot rewrite %s: %s",
+		    pd->opt.resolv_conf, strerror(-r));
+		return;
+	}
+	log_info("accept-dns: %s: %u tailnet search domain(s)",
+	    pd->opt.resolv_conf, ntail_search);
+}
+
+/* One socket dnsd asked for: marked so that its packets take the main
+ * table (rule 5210) and never an exit node's default route in table 52.
+ * dnsd binds (port 0) or connects it itself. */
+static int
+marked_socket(int family, bool tcp)
+{
+	int fd, mark = PM_FWMARK;
+
+	fd = socket(family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* At most DNS_UPSTREAM_SOCKS_PER_S sockets a second, whatever dnsd asks:
+ * a dnsd gone wrong cannot make privd open sockets without end.  dnsd
+ * forgets requests that were not answered and asks again later. */
+void
+dns_os_upstream_sockets(struct child *k, const Pm__UpstreamSocketsRequest *rq)
+{
+	static struct ratelimit rl = RATELIMIT_INIT(1000,
+	    DNS_UPSTREAM_SOCKS_PER_S);
+	static struct ratelimit logrl = RATELIMIT_INIT(10000, 1);
+	Pm__PrivdToDnsd env = PM__PRIVD_TO_DNSD__INIT;
+	Pm__UpstreamSocket us = PM__UPSTREAM_SOCKET__INIT;
+	unsigned missed;
+	int fd, r;
+
+	us.family = rq->family;
+	us.tcp = rq->tcp;
+	env.msg_case = PM__PRIVD_TO_DNSD__MSG_UPSTREAM_SOCKET;
+	env.upstream_socket = &us;
+	for (uint32_t i = 0; i < rq->count; i++) {
+		if (!ratelimit_ok(&rl, now_ms(), &missed)) {
+			if (ratelimit_ok(&logrl, now_ms(), &missed))
+				log_warnx("dnsd asks for upstream sockets faster "
+				    "than %u/s; not all are given",
+				    DNS_UPSTREAM_SOCKS_PER_S);
+			return;
+		}
+		if ((fd = marked_socket((int)rq->family, rq->tcp)) < 0) {
+			log_warnx("dnsd: upstream socket: %s", strerror(-fd));
+			return;
+		}
+		r = ipc_send(&k->chan, &env.base, fd);
+		close(fd);
+		if (r < 0) {
+			log_warnx("dnsd: cannot send an upstream socket: %s",
+			    strerror(-r));
+			return;
+		}
+	}
 }

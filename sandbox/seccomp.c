@@ -267,6 +267,9 @@ static const struct sc_rule privd_spawn[] = {
 static const struct sc_rule privd_net[] = {
 	ALLOW(sendto), ALLOW(recvfrom),
 	SOCKET_IF(AF_INET6, SOCK_DGRAM, 0), SOCKET_IF(AF_INET, SOCK_DGRAM, 0),
+	/* dnsd's marked TCP upstream sockets (dns_os.c), never connected
+	 * here. */
+	SOCKET_IF(AF_INET6, SOCK_STREAM, 0), SOCKET_IF(AF_INET, SOCK_STREAM, 0),
 	ALLOW_IF(setsockopt, EQ(1, SOL_SOCKET), EQ(2, SO_MARK)),
 	ALLOW_IF(setsockopt, EQ(1, IPPROTO_IPV6), EQ(2, IPV6_V6ONLY)),
 	/* 4 MiB socket buffers past net.core.[rw]mem_max for netd's GRO

@@ -3,7 +3,7 @@
     netns "node" ---------------------------------------------------------+
     |  dig/kdig --> 100.100.100.100:53 / [fd7a:115c:a1e0::53]:53          |
     |     route (privd) -> pm0 (TUN) -> netd intercepts -> dnsd (IPC)       |
-    |                                    dnsd forwards (its own sockets):  |
+    |                                    dnsd forwards (marked sockets):   |
     |  dnsmasq on 0.0.0.0:53 (stands in for AdGuard Home)  <-- home.arpa,  |
     |                                                          default     |
     |  127.0.0.1:5399 nothing listening (a dead upstream)                  |
@@ -334,11 +334,13 @@ def pb_field(num, value):
     return varint(num << 3 | 2) + varint(len(value)) + value
 
 
-def dns_config(gen, more, hosts=(), routes=()):
+def dns_config(gen, more, hosts=(), routes=(), search=()):
     body = pb_field(1, gen) + (pb_field(2, True) if more else b"")
     for name, addrs in hosts:
         body += pb_field(3, pb_field(1, name) +
                          b"".join(pb_field(2, a) for a in addrs))
+    for d in search:
+        body += pb_field(4, d)
     for suffix in routes:
         body += pb_field(5, pb_field(1, suffix))
     body += pb_field(8, True)
@@ -457,3 +459,276 @@ def test_large_answer_truncation_and_tcp(node):
     # the same through dig's own fallback: UDP, TC, then TCP
     out = node.dig(f"@{Q4}", "y.big.test", "+short").stdout.split()
     assert len(out) == 100
+
+
+HOST_RESOLV = "# the host's\nsearch corp.example lan\nnameserver 127.0.0.1\n"
+
+
+@pytest.fixture
+def accept_node(netns, request):
+    n = Node(netns, extra=["--accept-dns"])
+    with open(n.resolv, "w") as f:
+        f.write(HOST_RESOLV)
+    n.start()
+    yield n
+    if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
+        sys.stderr.write("---- privd log ----\n" + n.suite.logs())
+    try:
+        assert n.suite.stop() == 0
+        with open(n.resolv) as f:
+            assert f.read() == HOST_RESOLV
+    finally:
+        n.cleanup()
+
+
+def resolv_lines(node):
+    with open(node.resolv) as f:
+        return [l for l in f.read().splitlines() if l and l[0] != "#"]
+
+
+def getent(node, name):
+    """getent in the node's netns with the test's resolv.conf bound over
+    /etc/resolv.conf in a private mount namespace (the host's is never
+    touched): glibc's own stub resolver, search list and all."""
+    return node.ns.run("unshare", "-m", "--propagation", "private", "sh",
+                       "-c", 'mount --bind "$1" /etc/resolv.conf && '
+                       'exec getent ahosts "$2"', "sh", node.resolv, name,
+                       check=False)
+
+
+def test_accept_dns_search_domains_and_getent(accept_node):
+    """resolv.conf carries the tailnet's search domains, then the host's
+    own (tailscale's direct mode), and a short name resolves on the host
+    through quad-100."""
+    node = accept_node
+    wait_for(lambda: "search tail.example corp.example lan"
+             in resolv_lines(node), what="search line")
+    assert resolv_lines(node) == ["nameserver 100.100.100.100",
+                                  "nameserver fd7a:115c:a1e0::53",
+                                  "search tail.example corp.example lan"]
+    out = getent(node, "alpha")
+    assert out.returncode == 0, out.stderr
+    addrs = {l.split()[0] for l in out.stdout.splitlines()}
+    # only dnsd knows these: the answer came through quad-100
+    assert addrs == {"100.64.0.2", "fd7a:115c:a1e0::2"}
+    assert "alpha.tail.example" in out.stdout
+    assert getent(node, "beta").stdout.split()[0] == "100.64.0.3"
+    assert getent(node, "nosuchpeer").returncode == 2
+
+
+def test_accept_dns_search_domains_follow_ctrld(accept_node):
+    """A new model from ctrld rewrites the search line (atomically: the
+    file is replaced, never seen half-written)."""
+    node = accept_node
+    wait_for(lambda: "search tail.example corp.example lan"
+             in resolv_lines(node), what="search line")
+    s = socket.socket(fileno=node.suite.channel_fd("ctrld", "dnsd"))
+    try:
+        s.send(dns_config(3, False, hosts=[("gamma.ts.example.",
+                                            ["100.64.1.7"])],
+                          routes=["ts.example."],
+                          search=["ts.example", "Lan."]))
+        wait_for(lambda: "search ts.example lan corp.example"
+                 in resolv_lines(node), what="the new search line")
+    finally:
+        s.close()
+    out = getent(node, "gamma")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == "100.64.1.7"
+
+
+def test_privd_refuses_bad_search_domains(accept_node):
+    """privd writes the names into a root-owned file: anything but host
+    names, or too many, is refused by the channel's check and the file
+    stays as it was."""
+    node = accept_node
+    wait_for(lambda: "search tail.example corp.example lan"
+             in resolv_lines(node), what="search line")
+    before = open(node.resolv).read()
+    s = socket.socket(fileno=node.suite.channel_fd("dnsd", "privd"))
+    bad = [["evil\nnameserver 192.0.2.66"], ["a b"], ["-x.example"],
+           ["x" * 64 + ".example"], ["ok.example"] * 17, ["a..b"], ["#c"]]
+    try:
+        for names in bad:
+            s.send(pb_field(3, b"".join(pb_field(1, n) for n in names)))
+        # a good one still passes after all that
+        s.send(pb_field(3, pb_field(1, "good.example")))
+        wait_for(lambda: "search good.example corp.example lan"
+                 in resolv_lines(node), what="the good search line")
+    finally:
+        s.close()
+    assert "192.0.2.66" not in open(node.resolv).read()
+    assert before != open(node.resolv).read()
+    privd = node.suite.procs()["privd"]
+    ch = [c for c in privd["channels"] if c["peer"] == "dnsd"][0]
+    assert ch["drops"]["invalid"] == len(bad)
+
+
+def dns_counters(node):
+    return node.suite.status()["dns"]
+
+
+def test_status_counters_move(node):
+    """`privmesh status` shows dnsd's counters, and each moves with the
+    traffic that should move it (and only by what was sent)."""
+    c0 = dns_counters(node)
+    keys = {"queries", "local", "forwarded", "cache_hits", "nxdomain",
+            "formerr", "spoofed", "upstream_timeouts", "servfail", "dropped"}
+    assert set(c0) == keys
+    assert node.q("alpha.tail.example")[1] == ["100.64.0.2"]
+    assert node.q("nope.tail.example")[0] == "NXDOMAIN"
+    assert node.q("www.home.arpa")[1] == ["192.0.2.80"]
+    assert node.q("www.home.arpa")[1] == ["192.0.2.80"]       # cached
+    q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0) + \
+        b"\x05alpha\x04tail\x07example\x00" + struct.pack(">HH", 1, 1)
+    assert raw(node, q + b"\x00")[3] & 0x0f == 1                # FORMERR
+    assert raw(node, b"\x01\x02\x03") is None                   # dropped
+    node.upstream(5300, "spoof", "192.0.2.90")
+    assert node.q("x.spoof.test")[1] == ["192.0.2.90"]
+    assert node.q("a.fail.test")[1] == ["192.0.2.81"]           # one timeout
+    c = dns_counters(node)
+    d = {k: c[k] - c0[k] for k in keys}
+    assert d["queries"] == 8
+    assert d["local"] == 2
+    assert d["nxdomain"] == 1
+    assert d["forwarded"] == 3          # home.arpa, spoof.test, fail.test
+    assert d["cache_hits"] == 1
+    assert d["formerr"] == 1
+    assert d["dropped"] == 1
+    assert d["spoofed"] >= 3            # wrong ID, question and source
+    assert d["upstream_timeouts"] == 1
+    assert d["servfail"] == 0
+    out = node.suite.cli("status").stdout
+    assert f"dns: {c['queries']} queries: {c['local']} answered locally" in out
+    assert f"{c['spoofed']} spoofed answers dropped" in out
+
+
+FULL_TUNNEL_UPSTREAM = "192.0.2.53"
+BIG_TXT = ",".join(["x" * 250] * 6)      # over 1232 bytes: TC, then TCP
+
+
+@pytest.fixture
+def full_tunnel(request):
+    """Plain WireGuard with AllowedIPs 0.0.0.0/0 (an exit node's default
+    route in table 52) and the DNS upstream reachable only through the
+    main table's default route, in the peer's namespace:
+
+        ns a: privd --wg-config (full tunnel) --dns-config
+              main: default via 198.51.100.2 (veth)
+        ns b: wireguard-go peer; dnsmasq on 192.0.2.53:53; nft counts DNS
+              arriving over the veth and drops DNS arriving over WireGuard
+    """
+    from wgpeer import Pair
+    pair = Pair()
+    procs = []
+    try:
+        pair.write_conf(allowed="0.0.0.0/0, ::/0")
+        pair.b.run("ip", "addr", "add", FULL_TUNNEL_UPSTREAM + "/32", "dev",
+                   "lo")
+        pair.a.run("ip", "route", "add", "default", "via", "198.51.100.2")
+        nft = os.path.join(pair.dir, "pmdns.nft")
+        with open(nft, "w") as f:
+            f.write(f"table inet pmdns {{\n chain in {{\n"
+                    f"  type filter hook input priority 0;\n"
+                    f"  iifname {pair.ifb} meta l4proto {{ tcp, udp }} "
+                    f"th dport 53 counter drop\n"
+                    f"  iifname {pair.veth_b} udp dport 53 counter\n"
+                    f"  iifname {pair.veth_b} tcp dport 53 counter\n }}\n}}\n")
+        pair.b.run("nft", "-f", nft)
+        p = subprocess.Popen(
+            ["ip", "netns", "exec", pair.b.name, "dnsmasq", "-k",
+             "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+             "--pid-file", "--port=53", "--user=root", "--bind-interfaces",
+             f"--listen-address={FULL_TUNNEL_UPSTREAM}",
+             "--address=/example.org/192.0.2.82",
+             f"--txt-record=big.example.net,{BIG_TXT}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        procs.append(p)
+        conf = os.path.join(pair.dir, "dns.json")
+        with open(conf, "w") as f:
+            json.dump({"Resolvers": [{"Addr": FULL_TUNNEL_UPSTREAM}],
+                       "Domains": ["tail.example"],
+                       "Hosts": {"alpha.tail.example.": ["100.64.0.2"]}}, f)
+        resolv = os.path.join(pair.dir, "resolv.conf")
+        with open(resolv, "w") as f:
+            f.write("nameserver 127.0.0.1\n")
+        from pmtest import Suite as S
+        pair.suite = S(pair.a, ["--wg-config", pair.conf, "--dns-config",
+                                conf, "--resolv-conf", resolv])
+        pair.suite.start()
+        wait_for(lambda: "dns-config" in pair.suite.logs(), what="dnsd config")
+        yield pair
+        if getattr(request.node, "rep_call", None) and \
+                request.node.rep_call.failed:
+            sys.stderr.write("---- privd log ----\n" + pair.suite.logs())
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        pair.cleanup()
+
+
+def nft_counters(ns):
+    out = ns.run("nft", "list", "table", "inet", "pmdns").stdout
+    res = {}
+    for line in out.splitlines():
+        if "counter packets" not in line:
+            continue
+        n = int(line.split("counter packets")[1].split()[0])
+        key = ("wg" if "drop" in line else
+               "tcp" if "tcp dport" in line else "udp")
+        res[key] = n
+    return res
+
+
+def test_upstream_bypasses_full_tunnel(full_tunnel):
+    """An exit node's default route must not take dnsd's queries to a
+    resolver outside the tailnet: privd's marked sockets (0x80000, rule
+    5210) send them by the main table, over UDP and the TCP retry."""
+    pair = full_tunnel
+    # The setup discriminates: an unmarked query goes into the tunnel.
+    out = pair.a.run("dig", "+time=1", "+tries=1", f"@{FULL_TUNNEL_UPSTREAM}",
+                     "direct.example.org", check=False)
+    assert "192.0.2.82" not in out.stdout
+    wait_for(lambda: nft_counters(pair.b)["wg"] >= 1,
+             what="the unmarked query in the tunnel")
+    before = nft_counters(pair.b)
+    dig = lambda *a: pair.a.run("dig", "+time=3", "+tries=1", f"@{Q4}", *a,
+                                check=False).stdout
+    wait_for(lambda: "192.0.2.82" in dig("www.example.org", "+short"),
+             what="an answer by the main table")
+    txt = dig("big.example.net", "TXT", "+short", "+tcp")
+    assert txt.count("x" * 250) == 6
+    after = nft_counters(pair.b)
+    assert after["wg"] == before["wg"]        # nothing more into the tunnel
+    assert after["udp"] > before["udp"]
+    assert after["tcp"] > before["tcp"]        # the TCP retry, marked too
+    # dnsd's upstream sockets carry the bypass mark
+    ss = pair.a.run("ss", "-uanpe").stdout
+    dnsd_socks = [l for l in ss.splitlines() if '"dnsd"' in l]
+    assert any("fwmark:0x80000" in l for l in dnsd_socks), ss
+
+
+def test_privd_bounds_upstream_socket_requests(node):
+    """privd makes marked sockets only for well-formed requests (family,
+    1-8 at a time) and at most 256 a second, however fast dnsd asks."""
+    s = socket.socket(fileno=node.suite.channel_fd("dnsd", "privd"))
+
+    def req(family, count, tcp=False):
+        return pb_field(4, pb_field(1, family) + pb_field(2, tcp) +
+                        pb_field(3, count))
+    try:
+        for bad in (req(2, 9), req(2, 0), req(1, 1), req(17, 1, True)):
+            s.send(bad)
+        for _ in range(40):               # 320 sockets
+            s.send(req(10, 8))
+    finally:
+        s.close()
+    wait_for(lambda: "faster than 256/s" in node.suite.logs(),
+             what="the rate limit")
+    privd = node.suite.procs()["privd"]
+    ch = [c for c in privd["channels"] if c["peer"] == "dnsd"][0]
+    assert ch["drops"]["invalid"] == 4
+    # dnsd took what came (its stock is bounded) and still answers
+    assert node.q("www.home.arpa")[1] == ["192.0.2.80"]
+    assert node.q("alpha.tail.example")[1] == ["100.64.0.2"]

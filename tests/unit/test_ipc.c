@@ -132,16 +132,16 @@ test_decode_rejects(void **state)
 static void
 test_decode_kind_not_on_channel(void **state)
 {
-	/* StatusRequest (field 3) exists on ctrld->privd, not dnsd->privd. */
+	/* StatusRequest (field 3) exists on ctrld->privd, not dnsd->ctrld. */
 	const uint8_t status_req[] = { 0x1a, 0x02, 0x08, 0x01 };
 	struct ipc_msg m;
 	enum ipc_drop why;
 
 	(void)state;
 	assert_int_equal(ipc_decode(ipc_policy(PM__PROC__PROC_DNSD,
-	    PM__PROC__PROC_PRIVD), status_req, sizeof(status_req), false,
+	    PM__PROC__PROC_CTRLD), status_req, sizeof(status_req), false,
 	    IPC_PHASE_RUN, 0, &m, &why), -EBADMSG);
-	/* Unknown at the envelope level: it is not in DnsdToPrivd at all. */
+	/* Unknown at the envelope level: it is not in DnsdToCtrld at all. */
 	assert_int_equal(why, IPC_DROP_UNKNOWN_FIELDS);
 	assert_int_equal(ipc_decode(ipc_policy(PM__PROC__PROC_CTRLD,
 	    PM__PROC__PROC_PRIVD), status_req, sizeof(status_req), false,
