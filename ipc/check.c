@@ -196,3 +196,16 @@ check_wg_status_reply(const struct ipc_policy *pol, const ProtobufCMessage *m)
 	}
 	return 0;
 }
+
+/* Public keys only, each exactly 32 bytes (the old one optional). */
+int
+check_node_keys(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__NodeKeys *k = (const Pm__NodeKeys *)m;
+
+	(void)pol;
+	if (k->node_public.len != 32 || k->disco_public.len != 32 ||
+	    (k->old_node_public.len != 0 && k->old_node_public.len != 32))
+		return -EINVAL;
+	return 0;
+}
