@@ -59,6 +59,7 @@ static void
 set_error(struct control *c, const char *msg)
 {
 	snprintf(c->error, sizeof(c->error), "%s", msg);
+	snprintf(c->last_error, sizeof(c->last_error), "%s", msg);
 	c->errors++;
 	log_warnx("%s", msg);
 }
@@ -658,6 +659,8 @@ control_status_json(struct control *c)
 	    "peers", peers, "prefs", prefs_to_json(&c->prefs));
 	if (o == NULL)
 		return NULL;
+	json_object_set_new(o, "last_error", json_string(c->last_error));
+	json_object_set_new(o, "errors", json_integer((json_int_t)c->errors));
 	json_object_set_new(o, "machine_key", json_string(key_format(k, "mkey:",
 	    c->machine_pub)));
 	if (c->have_keys)

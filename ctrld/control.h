@@ -49,7 +49,8 @@ struct control {
 	char		 auth_key[256];	/* memory only; cleared once used */
 	enum bstate	 state;
 	char		 auth_url[512];
-	char		 error[512];
+	char		 error[512];	/* current; cleared by a good map */
+	char		 last_error[512];	/* kept */
 	char		 login_name[128];
 
 	struct ctrl_url	 url;

@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from pmtest import Suite, wait_for  # noqa: E402
+from pmtest import CLI, Suite, wait_for  # noqa: E402
 from tests.testcontrol.harness import TestControl  # noqa: E402
 
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
@@ -112,3 +112,180 @@ def test_second_node_appears_and_disappears(netns, control, suites):
     control.delete_node(nid["id"])
     wait_for(lambda: peer_names(a) == [], timeout=15,
              what="node-b gone from node-a's netmap")
+
+
+def test_server_restart_keeps_netmap_and_reconnects_with_backoff(
+        netns, control, suites):
+    a = suites("a")
+    b = suites("b")
+    up(a, control, "node-a")
+    up(b, control, "node-b")
+    wait_for(lambda: peer_names(a) == ["node-b"], timeout=15,
+             what="node-b in node-a's netmap")
+    control.stop()
+    wait_for(lambda: not backend(a)["connected"], timeout=10,
+             what="node-a notices the server is gone")
+    r0 = backend(a)["reconnects"]
+    time.sleep(4)
+    st = backend(a)
+    # The last good netmap stays in force while disconnected.
+    assert st["state"] == "Running", st
+    assert peer_names(a) == ["node-b"]
+    assert st["self"]["addresses"]
+    assert st["error"], st
+    # Backoff 0.5 s doubling (+-25%): in 4 s at most ~4 attempts, not a
+    # busy loop.
+    assert 1 <= st["reconnects"] - r0 <= 5, (r0, st["reconnects"])
+    control.start()
+    wait_for(lambda: backend(a)["connected"], timeout=20,
+             what="node-a reconnected")
+    st = backend(a)
+    assert st["state"] == "Running" and st["error"] == ""
+    assert peer_names(a) == ["node-b"]
+
+
+@pytest.mark.parametrize("kind,text", [
+    ("bad_zstd", "zstd"),
+    ("bad_json", "not valid JSON"),
+    ("oversized_frame", "larger than 8 MiB"),
+    ("bad_noise", "noise"),
+    ("oversized_noise", "noise"),
+])
+def test_server_garbage_gives_clear_error_and_reconnect(
+        netns, control, suites, kind, text):
+    a = suites("a")
+    up(a, control, "node-a")
+    before = backend(a)
+    control.fault(kind)
+    wait_for(lambda: text in backend(a)["last_error"], timeout=10,
+             what=f"{kind}: error mentioning {text!r}")
+    wait_for(lambda: backend(a)["connected"] and
+             backend(a)["reconnects"] > before["reconnects"], timeout=15,
+             what="reconnected after the garbage")
+    st = backend(a)
+    assert st["state"] == "Running"
+    assert st["self"]["addresses"] == before["self"]["addresses"]
+    assert st["errors"] > before["errors"]
+    # ctrld survived: same process, no restart.
+    procs = {p["name"]: p for p in a.status()["processes"]}
+    assert procs["ctrld"]["restarts"] == 0
+
+
+@pytest.mark.parametrize("kind,text", [
+    ("handshake_error", "refused the handshake"),
+    ("bad_handshake", "failed authentication"),
+])
+def test_bad_handshake_is_reported_and_retried(netns, control, suites, kind,
+                                               text):
+    a = suites("a")
+    up(a, control, "node-a")
+    control.fault(kind)
+    control.fault("bad_json")       # forces the reconnect that meets it
+    wait_for(lambda: text in backend(a)["last_error"], timeout=15,
+             what=f"{kind}: error mentioning {text!r}")
+    wait_for(lambda: backend(a)["connected"] and
+             backend(a)["error"] == "", timeout=20, what="reconnected")
+
+
+def test_interactive_login_prints_authurl_and_waits(netns, control, suites):
+    a = suites("a")
+    p = subprocess.Popen([CLI, "--socket", a.sock, "up",
+                          "--login-server", control.url, "--hostname",
+                          "node-i", "--timeout", "30"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        url = None
+        deadline = time.time() + 15
+        while url is None and time.time() < deadline:
+            line = p.stdout.readline()
+            if "/register/" in line:
+                url = line.strip()
+        assert url, p.stderr.read()
+        assert backend(a)["state"] == "NeedsLogin"
+        assert backend(a)["auth_url"] == url
+        control.approve_auth(url, user="bob")
+        assert p.wait(20) == 0, p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+    st = backend(a)
+    assert st["state"] == "Running" and st["auth_url"] == ""
+    assert st["self"]["addresses"]
+
+
+def test_bad_auth_key_fails_clearly(netns, control, suites):
+    a = suites("a")
+    r = up(a, control, "node-a", key="tskey-not-a-real-key", check=False)
+    assert r.returncode != 0
+    assert "register:" in r.stderr, r.stderr
+    st = backend(a)
+    assert st["state"] == "NeedsLogin" and "register:" in st["error"]
+
+
+def test_down_up_logout_and_prefs_persist(netns, control, suites):
+    a = suites("a")
+    up(a, control, "node-a", extra=("--accept-routes",
+                                    "--advertise-routes", "10.9.0.0/24",
+                                    "--advertise-tags", "tag:web",
+                                    "--exit-node-allow-lan-access"))
+    prefs = backend(a)["prefs"]
+    assert prefs["accept_routes"] is True
+    assert prefs["advertise_routes"] == ["10.9.0.0/24"]
+    assert prefs["advertise_tags"] == ["tag:web"]
+    assert prefs["exit_node_allow_lan_access"] is True
+    a.cli("down")
+    st = backend(a)
+    assert st["state"] == "Stopped" and not st["connected"]
+    assert "self" not in st
+    # The prefs file is ctrld's, 0600, in ctrld's own 0700 directory.
+    d = os.path.join(a.state, "ctrld")
+    assert os.stat(d).st_mode & 0o777 == 0o700
+    for f in ("prefs.json", "machine.key"):
+        assert os.stat(os.path.join(d, f)).st_mode & 0o777 == 0o600
+    assert os.stat(os.path.join(a.state, "netd", "nodekeys")).st_mode \
+        & 0o777 == 0o600
+    # A restarted ctrld reads its prefs and comes back Stopped.
+    ctrld_pid = a.pid("ctrld")
+    os.kill(ctrld_pid, 9)
+    wait_for(lambda: a.procs()["ctrld"]["restarts"] == 1 and
+             a.procs()["ctrld"]["state"] == "running", timeout=10,
+             what="ctrld restarted")
+    assert backend(a)["state"] == "Stopped"
+    assert backend(a)["prefs"]["advertise_routes"] == ["10.9.0.0/24"]
+    node_key = backend(a)["node_key"]
+    # Up again: same node (no auth key needed), then logout.
+    a.cli("up", "--timeout", "20")
+    assert backend(a)["state"] == "Running"
+    assert backend(a)["node_key"] == node_key
+    a.cli("logout")
+    wait_for(lambda: backend(a)["state"] == "NeedsLogin", timeout=10,
+             what="logged out")
+    wait_for(lambda: backend(a).get("node_key") not in (None, node_key),
+             timeout=10, what="a new node key after logout")
+    assert "self" not in backend(a)
+
+
+def test_node_key_expiry_leads_to_relogin(netns, control, suites):
+    a = suites("a")
+    up(a, control, "node-a")
+    old = backend(a)["node_key"]
+    nid = control.nodes()[0]["id"]
+    control.expire_node(nid)
+    wait_for(lambda: backend(a)["state"] == "NeedsLogin" and
+             backend(a)["auth_url"] != "", timeout=15,
+             what="NeedsLogin with an AuthURL after expiry")
+    assert backend(a)["node_key"] != old
+    control.approve_auth(backend(a)["auth_url"], user="alice")
+    wait_for(lambda: backend(a)["state"] == "Running", timeout=15,
+             what="running again with the new node key")
+
+
+def test_write_ops_need_operator(netns, control, suites):
+    a = suites("a")
+    r = a.cli("up", "--login-server", control.url, check=False,
+              user=65534)
+    assert r.returncode != 0 and "permission denied" in r.stderr
+    assert backend(a)["state"] == "NoState"
+    r = a.cli("down", check=False, user=65534)
+    assert r.returncode != 0 and "permission denied" in r.stderr
