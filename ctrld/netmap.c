@@ -62,6 +62,8 @@ fail(char *err, size_t errlen, const char *fmt, const char *what)
 static void
 strv_free(char **v, size_t n)
 {
+	if (v == NULL)
+		return;
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);
 	free(v);
@@ -79,6 +81,8 @@ node_free(struct nm_node *n)
 static void
 nodes_free(struct nm_node *v, size_t n)
 {
+	if (v == NULL)
+		return;
 	for (size_t i = 0; i < n; i++)
 		node_free(&v[i]);
 	free(v);
@@ -165,6 +169,7 @@ strv_parse(json_t *arr, size_t max, bool (*ok)(const char *), char ***out,
 		if (s == NULL || !ok(s) || ((*out)[i] = strdup(s)) == NULL) {
 			strv_free(*out, i);
 			*out = NULL;
+			*nout = 0;
 			return fail(err, errlen, "map: bad entry in %s", field);
 		}
 		*nout = i + 1;
@@ -391,6 +396,7 @@ nodes_parse(json_t *arr, struct nm_node **out, size_t *nout, bool sort,
 		if (node_parse(v, &(*out)[i], err, errlen) < 0) {
 			nodes_free(*out, i);
 			*out = NULL;
+			*nout = 0;
 			return -1;
 		}
 		*nout = i + 1;

@@ -47,10 +47,16 @@ def suites(netns, request):
         made.append(s)
         return s
     yield make
+    bad = []
     for s in made:
         if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
             sys.stderr.write("---- privd log ----\n" + s.logs())
+        s.stop()
+        # Sanitizer builds: a report in any process fails the test.
+        bad += [ln for ln in s.logs().splitlines()
+                if "runtime error:" in ln or "ERROR: AddressSanitizer" in ln]
         s.cleanup()
+    assert not bad, "\n".join(bad)
 
 
 def backend(s):
