@@ -304,7 +304,7 @@ cmd_status(const char *sock, int argc, char **argv)
 static int
 wait_running(const char *sock, long timeout_s)
 {
-	char shown_url[512] = "", shown_err[512] = "";
+	char shown_url[512] = "", shown_err[512] = "", state[32];
 	time_t deadline = timeout_s > 0 ? time(NULL) + timeout_s : 0;
 
 	for (;;) {
@@ -331,10 +331,11 @@ wait_running(const char *sock, long timeout_s)
 			}
 			fprintf(stderr, "privmesh: %s (retrying)\n", err);
 		}
+		snprintf(state, sizeof(state), "%s", st);
 		json_decref(r);
 		if (deadline != 0 && time(NULL) >= deadline) {
 			fprintf(stderr, "privmesh: timed out waiting for the "
-			    "node to come up (state %s)\n", st);
+			    "node to come up (state %s)\n", state);
 			return 1;
 		}
 		usleep(250 * 1000);

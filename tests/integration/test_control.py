@@ -295,3 +295,100 @@ def test_write_ops_need_operator(netns, control, suites):
     assert backend(a)["state"] == "NoState"
     r = a.cli("down", check=False, user=65534)
     assert r.returncode != 0 and "permission denied" in r.stderr
+
+
+def make_certs(d, san_ip=True, san_dns=()):
+    """A test CA and a server certificate it signs (python3-cryptography)."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    day = datetime.timedelta(days=1)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pm test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(1)
+          .not_valid_before(now - day).not_valid_after(now + day)
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None),
+                         critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans = [x509.DNSName(n) for n in san_dns]
+    if san_ip:
+        sans.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
+                                                        "control")]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(2).not_valid_before(now - day)
+            .not_valid_after(now + day)
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = {n: os.path.join(d, n) for n in ("ca.pem", "cert.pem", "key.pem")}
+    with open(paths["ca.pem"], "wb") as f:
+        f.write(ca.public_bytes(serialization.Encoding.PEM))
+    with open(paths["cert.pem"], "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(paths["key.pem"], "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return paths
+
+
+class CASuite(Suite):
+    """privd whose mount namespace (private to `ip netns exec`) sees `ca`
+    as the system CA bundle, so ctrld trusts the test CA and nothing on
+    the host changes."""
+
+    def __init__(self, ns, ca, **kw):
+        super().__init__(ns, **kw)
+        self.ca = ca
+
+    def argv(self):
+        inner = super().argv()[4:]
+        script = ('mount --bind "$0" /etc/ssl/certs/ca-certificates.crt '
+                  '&& exec "$@"')
+        return ["ip", "netns", "exec", self.ns.name, "sh", "-c", script,
+                self.ca] + inner
+
+
+@pytest.fixture
+def tls_setup(netns, tmp_path, request):
+    certs = make_certs(str(tmp_path), san_ip=True)
+    os.chmod(str(tmp_path), 0o755)
+    tc = TestControl(addr="127.0.0.1:18443", ns=netns.name, keepalive=2.0,
+                     tls_cert=certs["cert.pem"], tls_key=certs["key.pem"])
+    tc.start()
+    s = CASuite(netns, certs["ca.pem"], extra_args=["--tun", "pmt"])
+    s.start()
+    yield tc, s
+    if request.node.rep_call.failed:
+        sys.stderr.write("---- privd log ----\n" + s.logs() + tc.logs())
+    s.cleanup()
+    tc.cleanup()
+
+
+def test_https_login_server_verified(tls_setup):
+    tc, s = tls_setup
+    assert tc.url.startswith("https://127.0.0.1:")
+    up(s, tc, "node-tls")
+    st = backend(s)
+    assert st["state"] == "Running" and st["connected"]
+    assert st["self"]["addresses"]
+
+
+def test_https_name_mismatch_refused(tls_setup):
+    tc, s = tls_setup
+    # The certificate names 127.0.0.1 only; "localhost" is not in it.
+    url = tc.url.replace("127.0.0.1", "localhost")
+    r = s.cli("up", "--login-server", url, "--auth-key",
+              tc.preauth_key(user="alice"), "--timeout", "3", check=False)
+    assert r.returncode != 0
+    wait_for(lambda: "not trusted" in backend(s)["last_error"], timeout=10,
+             what="certificate error in status")
+    assert "hostname mismatch" in backend(s)["last_error"]
+    assert tc.nodes() == []
