@@ -1,3 +1,4 @@
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,11 +41,26 @@ decompress(struct mapstream *ms, size_t *outlen, char *err, size_t errlen)
 	ZSTD_outBuffer out;
 	size_t r = 0;
 
+	unsigned long long hint = ZSTD_getFrameContentSize(ms->frame, ms->have);
+
 	ZSTD_DCtx_reset(ms->dctx, ZSTD_reset_session_only);
+	/* Frames normally state their size: allocate it once instead of
+	 * doubling (a realloc of a large buffer briefly needs both). */
+	if (hint != ZSTD_CONTENTSIZE_UNKNOWN && hint != ZSTD_CONTENTSIZE_ERROR &&
+	    hint < MAP_JSON_MAX && hint + 1 > ms->outcap) {
+		free(ms->out);
+		ms->outcap = (size_t)hint + 1;
+		if ((ms->out = malloc(ms->outcap)) == NULL) {
+			ms->outcap = 0;
+			return fail(err, errlen, "map: out of memory");
+		}
+	}
 	if (ms->outcap == 0) {
 		ms->outcap = 256 * 1024;
-		if ((ms->out = malloc(ms->outcap)) == NULL)
+		if ((ms->out = malloc(ms->outcap)) == NULL) {
+			ms->outcap = 0;
 			return fail(err, errlen, "map: out of memory");
+		}
 	}
 	out = (ZSTD_outBuffer){ ms->out, ms->outcap, 0 };
 	while (in.pos < in.size || r != 0) {
@@ -82,13 +98,23 @@ deliver(struct mapstream *ms, mapstream_cb cb, void *arg, char *err,
     size_t errlen)
 {
 	size_t n;
+	int r;
 
 	ms->messages++;
 	if (!ms->zstd)
 		return cb(arg, (const char *)ms->frame, ms->have);
 	if (decompress(ms, &n, err, errlen) < 0)
 		return -1;
-	return cb(arg, (const char *)ms->out, n);
+	r = cb(arg, (const char *)ms->out, n);
+	/* Deltas are small: do not keep a full map's buffer around, and
+	 * give the parser's freed tree back to the system. */
+	if (ms->outcap > (1u << 20)) {
+		free(ms->out);
+		ms->out = NULL;
+		ms->outcap = 0;
+		malloc_trim(0);
+	}
+	return r;
 }
 
 int

@@ -303,7 +303,7 @@ test_netmap_rejects_keep_old(void **state)
 		"{\"OnlineChange\":{\"abc\":true}}",
 		"{\"DERPMap\":[]}",
 		"{\"PeersChangedPatch\":[{\"NodeID\":2,\"LastSeen\":\"yesterday\"}]}",
-		"{\"Node\":" NODE(1, KA, "self") ",\"Node\":1}",
+		"{\"Node\":" NODE(1, KA, "self") ",\"Node\":1}",	/* last wins */
 	};
 
 	(void)state;
