@@ -22,6 +22,7 @@
 #include "ctrlmsg.h"
 #include "keys.h"
 #include "log.h"
+#include "resolve.h"
 #include "ctrld_to_netd.pb-c.h"
 
 #define BACKOFF_MIN_MS	500
@@ -91,6 +92,8 @@ bury(struct control *c, struct conn *conn)
 static void
 disconnect(struct control *c)
 {
+	resolve_cancel(c->resolving);
+	c->resolving = NULL;
 	bury(c, c->kconn);
 	bury(c, c->conn);
 	c->kconn = c->conn = NULL;
@@ -506,10 +509,44 @@ on_key(void *arg, const uint8_t pub[32])
 	open_ts2021(c);
 }
 
+/* The address is known: fetch the server key if needed, then ts2021. */
+static void
+connect_addr(struct control *c)
+{
+	struct conn_cbs cbs = { on_key, NULL, on_conn_error, c };
+
+	if (!c->have_server_key)
+		c->kconn = conn_new(c->loop, &c->url, CONN_KEY, CTRL_CAPVER,
+		    NULL, NULL, c->tls, &cbs);
+	else
+		open_ts2021(c);
+}
+
+static void
+on_resolved(void *arg, const struct sockaddr_storage *ss, socklen_t len,
+    const char *err)
+{
+	struct control *c = arg;
+	char msg[400];
+
+	c->resolving = NULL;
+	if (ss == NULL) {
+		snprintf(msg, sizeof(msg), "control: cannot resolve %s: %s",
+		    c->url.host, err);
+		fail_retry(c, msg);
+		return;
+	}
+	c->url.addr = *ss;
+	c->url.addrlen = len;
+	c->url.resolved = true;
+	connect_addr(c);
+}
+
 static void
 connect_start(struct control *c)
 {
-	struct conn_cbs cbs = { on_key, NULL, on_conn_error, c };
+	struct sockaddr_storage ss;
+	socklen_t sl;
 	char err[256];
 
 	disconnect(c);
@@ -526,11 +563,16 @@ connect_start(struct control *c)
 		fail_stop(c, err, BS_NEEDS_LOGIN);
 		return;
 	}
-	if (!c->have_server_key)
-		c->kconn = conn_new(c->loop, &c->url, CONN_KEY, CTRL_CAPVER,
-		    NULL, NULL, c->tls, &cbs);
-	else
-		open_ts2021(c);
+	if (url_resolve(&c->url, &ss, &sl, err, sizeof(err)) == 0) {
+		connect_addr(c);
+		return;
+	}
+	/* A host name: looked up afresh on every connect. */
+	c->resolving = resolve_start(c->loop, c->url.host, c->url.port,
+	    on_resolved, c);
+	if (c->resolving == NULL)
+		fail_retry(c, "control: cannot resolve host names (no "
+		    "nameserver in /etc/resolv.conf?)");
 }
 
 /* ---- API operations ---- */
@@ -557,8 +599,15 @@ control_up(struct control *c, json_t *prefs, const char *auth_key,
 		snprintf(err, errlen, "auth key too long");
 		goto bad;
 	}
-	if (strcmp(np.login_server, c->prefs.login_server) != 0)
+	if (strcmp(np.login_server, c->prefs.login_server) != 0) {
+		/* Another control server is another tailnet: nothing of the
+		 * old one stays in force. */
 		c->have_server_key = false;
+		netmap_free(&c->nm);
+		netmap_init(&c->nm);
+		c->connected = false;
+		set_state(c, BS_STARTING);
+	}
 	np.want_running = true;
 	prefs_free(&c->prefs);
 	c->prefs = np;
@@ -689,6 +738,7 @@ control_preinit(struct control *c)
 	if (SSL_CTX_load_verify_file(c->tls, CA_FILE) != 1)
 		log_warnx("control: cannot load %s; https login servers will "
 		    "fail verification", CA_FILE);
+	resolve_preinit();	/* /etc/resolv.conf, before the chroot */
 }
 
 void

@@ -33,6 +33,7 @@ enum bstate {
 struct ctrld;
 struct conn;
 struct ssl_ctx_st;
+struct resolve;
 
 struct control {
 	struct ctrld	*cd;
@@ -56,6 +57,7 @@ struct control {
 	struct ctrl_url	 url;
 	uint8_t		 server_pub[32];
 	bool		 have_server_key;
+	struct resolve	*resolving;
 	struct conn	*kconn, *conn, *dead[4];
 	unsigned	 ndead;
 	bool		 connected;	/* map stream delivering */

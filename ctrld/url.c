@@ -86,6 +86,11 @@ url_resolve(const struct ctrl_url *u, struct sockaddr_storage *ss,
 	const char *host = strcasecmp(u->host, "localhost") == 0 ?
 	    "127.0.0.1" : u->host;
 
+	if (u->resolved) {
+		*ss = u->addr;
+		*sslen = u->addrlen;
+		return 0;
+	}
 	memset(ss, 0, sizeof(*ss));
 	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
@@ -99,6 +104,5 @@ url_resolve(const struct ctrl_url *u, struct sockaddr_storage *ss,
 		*sslen = sizeof(*sin6);
 		return 0;
 	}
-	return fail(err, errlen, "login server: host names other than "
-	    "localhost are not resolved yet; use an IP address");
+	return fail(err, errlen, "login server: host name not resolved");
 }

@@ -73,9 +73,10 @@ static const struct role_desc roles[SANDBOX_NROLES] = {
 			[RLIMIT_FSIZE] = LIMIT(1 << 20),	/* state files */
 			[RLIMIT_NOFILE] = LIMIT(4096),	/* local API clients */
 		},
-		/* control server connections: TCP (TLS) clients */
+		/* control server connections: TCP (TLS) clients, and the
+		 * UDP lookups of its name */
 		.groups = { STATE_CHILD_GROUPS, SCG_UNIX_SERVER,
-		    SCG_TCP_CLIENT },
+		    SCG_TCP_CLIENT, SCG_DNS_CLIENT },
 	},
 	[SANDBOX_DNSD] = {
 		.name = "dnsd",

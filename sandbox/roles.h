@@ -41,6 +41,7 @@ enum sc_group {
 	SCG_PRIVD_NET,
 	SCG_CHILD_SETUP,
 	SCG_STATE_FILES,	/* ctrld, netd: files in their own dir */
+	SCG_DNS_CLIENT,		/* ctrld: name lookups over UDP */
 	SCG_SANITIZER,		/* appended by seccomp.c in sanitizer builds */
 	SCG_SANITIZER_NOSPAWN,	/* ditto, for roles that never fork */
 	SCG_COUNT

@@ -236,6 +236,14 @@ static const struct sc_rule tcp_client[] = {
 	ALLOW_IF(getsockopt, EQ(1, SOL_SOCKET), EQ(2, SO_ERROR)),
 };
 
+/* ctrld's lookups of the login server's name: a UDP socket connected to
+ * a nameserver from resolv.conf, then plain read/write (basic_io). */
+static const struct sc_rule dns_client[] = {
+	SOCKET_IF(AF_INET, SOCK_DGRAM, 0),
+	SOCKET_IF(AF_INET, SOCK_DGRAM, IPPROTO_UDP),
+	ALLOW(connect),
+};
+
 /*
  * privd's own filter.  privd execs its children, and a filter is inherited
  * across fork and exec, so privd's list also has to carry a freshly exec'd
@@ -369,6 +377,7 @@ static const struct sc_set groups[SCG_COUNT] = {
 	GROUP(SCG_PRIVD_NET, privd_net),
 	GROUP(SCG_CHILD_SETUP, child_setup),
 	GROUP(SCG_STATE_FILES, state_files),
+	GROUP(SCG_DNS_CLIENT, dns_client),
 	GROUP(SCG_SANITIZER, sanitizer),
 	GROUP(SCG_SANITIZER_NOSPAWN, sanitizer_nospawn),
 };

@@ -341,35 +341,55 @@ def make_certs(d, san_ip=True, san_dns=()):
 
 class CASuite(Suite):
     """privd whose mount namespace (private to `ip netns exec`) sees `ca`
-    as the system CA bundle, so ctrld trusts the test CA and nothing on
-    the host changes."""
+    as the system CA bundle (and `resolv` as /etc/resolv.conf), so ctrld
+    trusts the test CA and asks the test nameserver; nothing on the host
+    changes."""
 
-    def __init__(self, ns, ca, **kw):
+    def __init__(self, ns, ca, resolv=None, **kw):
         super().__init__(ns, **kw)
         self.ca = ca
+        self.resolv = resolv
 
     def argv(self):
         inner = super().argv()[4:]
-        script = ('mount --bind "$0" /etc/ssl/certs/ca-certificates.crt '
-                  '&& exec "$@"')
+        script = 'mount --bind "$0" /etc/ssl/certs/ca-certificates.crt'
+        args = [self.ca]
+        if self.resolv:
+            script += ' && mount --bind "$1" /etc/resolv.conf && shift'
+            args.append(self.resolv)
+        script += ' && exec "$@"'
         return ["ip", "netns", "exec", self.ns.name, "sh", "-c", script,
-                self.ca] + inner
+                *args] + inner
 
 
 @pytest.fixture
 def tls_setup(netns, tmp_path, request):
-    certs = make_certs(str(tmp_path), san_ip=True)
+    """testcontrol over TLS on 127.0.0.1:18443 (certificate for 127.0.0.1
+    and control.test), dnsmasq on 127.0.0.1:53 answering control.test."""
+    certs = make_certs(str(tmp_path), san_ip=True, san_dns=("control.test",))
+    resolv = os.path.join(str(tmp_path), "resolv.conf")
+    with open(resolv, "w") as f:
+        f.write("nameserver 127.0.0.1\n")
     os.chmod(str(tmp_path), 0o755)
+    dns = subprocess.Popen(["ip", "netns", "exec", netns.name, "dnsmasq",
+                            "-k", "--conf-file=/dev/null", "--no-resolv",
+                            "--no-hosts", "--listen-address=127.0.0.1",
+                            "--bind-interfaces", "--pid-file=",
+                            "--address=/control.test/127.0.0.1"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     tc = TestControl(addr="127.0.0.1:18443", ns=netns.name, keepalive=2.0,
                      tls_cert=certs["cert.pem"], tls_key=certs["key.pem"])
     tc.start()
-    s = CASuite(netns, certs["ca.pem"], extra_args=["--tun", "pmt"])
+    s = CASuite(netns, certs["ca.pem"], resolv=resolv,
+                extra_args=["--tun", "pmt"])
     s.start()
     yield tc, s
     if request.node.rep_call.failed:
         sys.stderr.write("---- privd log ----\n" + s.logs() + tc.logs())
     s.cleanup()
     tc.cleanup()
+    dns.terminate()
+    dns.wait(5)
 
 
 def test_https_login_server_verified(tls_setup):
@@ -392,3 +412,19 @@ def test_https_name_mismatch_refused(tls_setup):
              what="certificate error in status")
     assert "hostname mismatch" in backend(s)["last_error"]
     assert tc.nodes() == []
+
+
+def test_https_login_server_by_name(tls_setup):
+    """A host name, looked up from inside ctrld's chroot through the
+    nameserver of /etc/resolv.conf, and verified by TLS."""
+    tc, s = tls_setup
+    url = tc.url.replace("127.0.0.1", "control.test")
+    up(s, tc, "node-dns", extra=("--login-server", url))
+    st = backend(s)
+    assert st["state"] == "Running" and st["login_server"] == url
+    # A name the nameserver does not know: a clear error, retried.
+    r = s.cli("up", "--login-server", "https://nowhere.test:18443",
+              "--timeout", "3", check=False)
+    assert r.returncode != 0
+    wait_for(lambda: "cannot resolve nowhere.test" in backend(s)["last_error"],
+             timeout=15, what="resolution error in status")
