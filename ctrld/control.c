@@ -105,6 +105,7 @@ disconnect(struct control *c)
 	mapstream_free(&c->ms);
 	uv_timer_stop(&c->watchdog);
 	uv_timer_stop(&c->retry);
+	uv_timer_stop(&c->followup_timer);
 }
 
 static void
@@ -224,6 +225,7 @@ send_register(struct control *c, bool logout)
 		fail_retry(c, "register: cannot build the request");
 		return;
 	}
+	c->reg_sent_ms = now_ms();
 	c->reg_stream = conn_post(c->conn, "/machine/register", body,
 	    strlen(body), key_format(lb, "nodekey:", c->node_pub), &h);
 	free(body);
@@ -256,6 +258,15 @@ reg_data(void *arg, const uint8_t *d, size_t n)
 	c->reg_len += n;
 	p[c->reg_len] = '\0';
 	return 0;
+}
+
+static void
+on_followup_timer(uv_timer_t *t)
+{
+	struct control *c = t->data;
+
+	if (c->conn != NULL && c->followup[0] != '\0')
+		send_register(c, false);
 }
 
 static void
@@ -295,12 +306,20 @@ register_done(struct control *c, const struct reg_resp *r)
 		return;
 	}
 	if (r->auth_url[0] != '\0') {
+		bool same = strcmp(r->auth_url, c->followup) == 0;
+
 		if (strcmp(r->auth_url, c->auth_url) != 0)
 			log_info("control: to log in, visit %s", r->auth_url);
 		snprintf(c->auth_url, sizeof(c->auth_url), "%s", r->auth_url);
 		snprintf(c->followup, sizeof(c->followup), "%s", r->auth_url);
 		set_state(c, BS_NEEDS_LOGIN);
-		send_register(c, false);	/* the Followup long poll */
+		/* The Followup long poll; a server that answers it at once
+		 * with the same URL is asked again only after 2 s. */
+		if (same && now_ms() - c->reg_sent_ms < 1000)
+			uv_timer_start(&c->followup_timer, on_followup_timer,
+			    2000, 0);
+		else
+			send_register(c, false);
 		return;
 	}
 	if (!r->machine_authorized) {
@@ -756,7 +775,9 @@ control_init(struct control *c, struct ctrld *cd, uv_loop_t *loop)
 	uv_timer_init(loop, &c->watchdog);
 	uv_timer_init(loop, &c->keys_timer);
 	uv_timer_init(loop, &c->reap);
+	uv_timer_init(loop, &c->followup_timer);
 	c->retry.data = c->watchdog.data = c->keys_timer.data = c->reap.data = c;
+	c->followup_timer.data = c;
 	if ((r = machine_key_load(c->machine_priv, c->machine_pub)) < 0)
 		fatalx("control: machine key: %s", strerror(-r));
 	if (prefs_load(&c->prefs, err, sizeof(err)) < 0) {

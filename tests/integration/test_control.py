@@ -428,3 +428,24 @@ def test_https_login_server_by_name(tls_setup):
     assert r.returncode != 0
     wait_for(lambda: "cannot resolve nowhere.test" in backend(s)["last_error"],
              timeout=15, what="resolution error in status")
+
+
+def test_ctrld_and_netd_restart_keep_the_node(netns, control, suites):
+    """Keys and prefs are state: a restarted ctrld logs back in by itself
+    as the same node (no auth key), a restarted netd keeps the node key."""
+    a = suites("a")
+    up(a, control, "node-a")
+    st = backend(a)
+    for proc, n in (("ctrld", 1), ("netd", 1)):
+        os.kill(a.pid(proc), 9)
+        wait_for(lambda: a.procs()[proc]["restarts"] == n and
+                 a.procs()[proc]["state"] == "running", timeout=15,
+                 what=f"{proc} restarted")
+        wait_for(lambda: backend(a)["state"] == "Running" and
+                 backend(a)["connected"], timeout=20,
+                 what=f"running again after the {proc} restart")
+        now = backend(a)
+        assert now["node_key"] == st["node_key"]
+        assert now["machine_key"] == st["machine_key"]
+        assert now["self"]["addresses"] == st["self"]["addresses"]
+    assert len(control.nodes()) == 1

@@ -682,10 +682,12 @@ static const struct probe netd_probes[] = {
 	{ "socket(SOCK_STREAM)", op_tcp_socket, FORBIDDEN },
 };
 
-/* ctrld: TCP (and TLS) to the control server, no UDP. */
+/* ctrld: TCP (and TLS) to the control server, UDP to a nameserver for
+ * its name, but no UDP options (no server sockets). */
 static const struct probe ctrld_probes[] = {
-	{ "socket(AF_INET, SOCK_DGRAM)", op_udp_socket, FORBIDDEN },
+	{ "socket(AF_INET, SOCK_DGRAM)", op_udp_socket, 0 },
 	{ "socket(AF_INET, SOCK_STREAM)", op_tcp_socket, 0 },
+	{ "SO_REUSEADDR", op_reuseaddr, FORBIDDEN },
 };
 
 /* ------------------------------------------------------------------ */
