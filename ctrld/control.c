@@ -82,8 +82,12 @@ bury(struct control *c, struct conn *conn)
 	if (conn == NULL)
 		return;
 	conn_detach(conn);
+	/* At most two per disconnect and the list empties every loop
+	 * iteration; freeing here instead could free a conn whose callback
+	 * is running, so a full list (a bug) leaks instead. */
 	if (c->ndead == sizeof(c->dead) / sizeof(c->dead[0])) {
-		on_reap(&c->reap);	/* never reached: two conns at most */
+		log_warnx("control: too many connections to free");
+		return;
 	}
 	c->dead[c->ndead++] = conn;
 	uv_timer_start(&c->reap, on_reap, 0, 0);
@@ -195,7 +199,8 @@ control_node_keys(struct control *c, uint64_t id, const uint8_t *node,
 	if (old != NULL)
 		memcpy(c->old_node_pub, old, 32);
 	c->have_keys = true;
-	if (c->prefs.want_running && c->conn == NULL && c->kconn == NULL)
+	if (c->prefs.want_running && c->conn == NULL && c->kconn == NULL &&
+	    c->resolving == NULL)
 		connect_start(c);
 }
 
@@ -628,6 +633,18 @@ control_up(struct control *c, json_t *prefs, const char *auth_key,
 		set_state(c, BS_STARTING);
 	}
 	np.want_running = true;
+	/* Already running with exactly these prefs: nothing to redo. */
+	if (c->connected && auth_key == NULL) {
+		json_t *a = prefs_to_json(&c->prefs), *b = prefs_to_json(&np);
+		bool same = json_equal(a, b);
+
+		json_decref(a);
+		json_decref(b);
+		if (same) {
+			prefs_free(&np);
+			return 0;
+		}
+	}
 	prefs_free(&c->prefs);
 	c->prefs = np;
 	if (prefs_save(&c->prefs) < 0)

@@ -58,7 +58,7 @@ struct control {
 	uint8_t		 server_pub[32];
 	bool		 have_server_key;
 	struct resolve	*resolving;
-	struct conn	*kconn, *conn, *dead[4];
+	struct conn	*kconn, *conn, *dead[16];
 	unsigned	 ndead;
 	bool		 connected;	/* map stream delivering */
 	bool		 logging_out;
