@@ -29,6 +29,7 @@
 #define BACKOFF_MAX_MS	60000
 #define WATCHDOG_MS	120000		/* the Go client's map read timeout */
 #define REG_BODY_MAX	(1u << 20)
+#define REG_TIMEOUT_MS	60000
 #define KEYS_RETRY_MS	500
 #define CA_FILE		"/etc/ssl/certs/ca-certificates.crt"
 
@@ -110,6 +111,7 @@ disconnect(struct control *c)
 	uv_timer_stop(&c->watchdog);
 	uv_timer_stop(&c->retry);
 	uv_timer_stop(&c->followup_timer);
+	uv_timer_stop(&c->reg_timer);
 }
 
 static void
@@ -207,6 +209,13 @@ control_node_keys(struct control *c, uint64_t id, const uint8_t *node,
 /* ---- register ---- */
 
 static void reg_status(void *arg, int status);
+
+static void
+on_reg_timeout(uv_timer_t *t)
+{
+	fail_retry(t->data, "register: no answer from control for 60 s");
+}
+
 static int reg_data(void *arg, const uint8_t *d, size_t n);
 static void reg_close(void *arg, uint32_t code);
 
@@ -234,8 +243,16 @@ send_register(struct control *c, bool logout)
 	c->reg_stream = conn_post(c->conn, "/machine/register", body,
 	    strlen(body), key_format(lb, "nodekey:", c->node_pub), &h);
 	free(body);
-	if (c->reg_stream < 0)
+	if (c->reg_stream < 0) {
 		fail_retry(c, "register: cannot send the request");
+		return;
+	}
+	/* A Followup is a long poll (the user is logging in); any other
+	 * register must be answered in a minute. */
+	if (a.followup == NULL)
+		uv_timer_start(&c->reg_timer, on_reg_timeout, REG_TIMEOUT_MS, 0);
+	else
+		uv_timer_stop(&c->reg_timer);
 }
 
 static void
@@ -353,6 +370,7 @@ reg_close(void *arg, uint32_t code)
 	char msg[300];
 
 	c->reg_stream = -1;
+	uv_timer_stop(&c->reg_timer);
 	if (code != 0 || c->reg_status != 200) {
 		if (code != 0)
 			snprintf(msg, sizeof(msg), "register: stream reset "
@@ -793,6 +811,8 @@ control_init(struct control *c, struct ctrld *cd, uv_loop_t *loop)
 	uv_timer_init(loop, &c->keys_timer);
 	uv_timer_init(loop, &c->reap);
 	uv_timer_init(loop, &c->followup_timer);
+	uv_timer_init(loop, &c->reg_timer);
+	c->reg_timer.data = c;
 	c->retry.data = c->watchdog.data = c->keys_timer.data = c->reap.data = c;
 	c->followup_timer.data = c;
 	if ((r = machine_key_load(c->machine_priv, c->machine_pub)) < 0)

@@ -74,7 +74,8 @@ struct control {
 	struct netmap	 nm;
 	uint64_t	 map_messages;
 
-	uv_timer_t	 retry, watchdog, keys_timer, reap, followup_timer;
+	uv_timer_t	 retry, watchdog, keys_timer, reap, followup_timer,
+			 reg_timer;
 	uint64_t	 reg_sent_ms;
 	unsigned	 backoff_ms;
 	uint64_t	 reconnects;
