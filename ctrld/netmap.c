@@ -770,6 +770,44 @@ apply_profiles(struct netmap *nm, json_t *profiles)
 	}
 }
 
+/* Zero-valued DERPMap fields keep the previous values (capver 65; as
+ * control/controlclient/map.go merges them); null regions are dropped. */
+static void
+merge_derpmap(struct netmap *nm, json_t *in)
+{
+	json_t *dm = json_deep_copy(in), *old = nm->derpmap, *regions, *hp, *ohp;
+	const char *k;
+	json_t *v;
+	void *tmp;
+
+	if (dm == NULL)
+		return;
+	if (json_is_object(regions = json_object_get(dm, "Regions")))
+		json_object_foreach_safe(regions, tmp, k, v)
+			if (!json_is_object(v))
+				json_object_del(regions, k);
+	if (old != NULL) {
+		if (!json_is_object(json_object_get(dm, "Regions"))) {
+			json_object_set(dm, "Regions", json_object_get(old,
+			    "Regions"));
+			if (json_object_get(old, "omitDefaultRegions") != NULL)
+				json_object_set(dm, "omitDefaultRegions",
+				    json_object_get(old, "omitDefaultRegions"));
+		}
+		hp = json_object_get(dm, "HomeParams");
+		ohp = json_object_get(old, "HomeParams");
+		if (!json_is_object(hp) && json_is_object(ohp))
+			json_object_set(dm, "HomeParams", ohp);
+		else if (json_is_object(hp) && json_is_object(ohp) &&
+		    !json_is_object(json_object_get(hp, "RegionScore")) &&
+		    json_object_get(ohp, "RegionScore") != NULL)
+			json_object_set(hp, "RegionScore", json_object_get(ohp,
+			    "RegionScore"));
+	}
+	json_decref(nm->derpmap);
+	nm->derpmap = dm;
+}
+
 static int
 commit(struct netmap *nm, struct parsed *p, char *err, size_t errlen)
 {
@@ -810,10 +848,8 @@ commit(struct netmap *nm, struct parsed *p, char *err, size_t errlen)
 	for (size_t i = 0; i < p->npatches; i++)
 		apply_patch(nm, &p->patches[i]);
 	apply_idbools(nm, p->online, p->seen);
-	if (p->derpmap != NULL) {
-		json_decref(nm->derpmap);
-		nm->derpmap = json_incref(p->derpmap);
-	}
+	if (p->derpmap != NULL)
+		merge_derpmap(nm, p->derpmap);
 	if (p->dns != NULL) {
 		json_decref(nm->dns);
 		nm->dns = json_incref(p->dns);

@@ -278,6 +278,19 @@ test_netmap_full_and_deltas(void **state)
 	    "\"extra\":[{\"SrcIPs\":[\"*\"]}]}}", false, err), NM_APPLIED);
 	assert_null(json_object_get(nm.filters, "base"));
 	assert_non_null(json_object_get(nm.filters, "extra"));
+	/* DERPMap: absent Regions keep the old ones, HomeParams merge. */
+	assert_int_equal(apply(&nm, "{\"DERPMap\":{\"HomeParams\":"
+	    "{\"RegionScore\":{\"999\":0.5}}}}", false, err), NM_APPLIED);
+	assert_true(json_is_object(json_object_get(nm.derpmap, "Regions")));
+	assert_non_null(json_object_get(nm.derpmap, "HomeParams"));
+	assert_int_equal(apply(&nm, "{\"DERPMap\":{\"Regions\":{\"1\":"
+	    "{\"RegionID\":1},\"2\":null}}}", false, err), NM_APPLIED);
+	assert_non_null(json_object_get(json_object_get(nm.derpmap, "Regions"),
+	    "1"));
+	assert_null(json_object_get(json_object_get(nm.derpmap, "Regions"),
+	    "2"));
+	assert_non_null(json_object_get(json_object_get(nm.derpmap,
+	    "HomeParams"), "RegionScore"));
 	/* A full Peers list (even empty) replaces everything. */
 	assert_int_equal(apply(&nm, "{\"Peers\":[]}", false, err), NM_APPLIED);
 	assert_int_equal(nm.npeers, 0);
