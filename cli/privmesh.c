@@ -7,6 +7,7 @@
  *               [--exit-node IP] [--exit-node-allow-lan-access[=BOOL]]
  *               [--advertise-exit-node[=BOOL]] [--advertise-routes LIST]
  *               [--advertise-tags LIST] [--timeout SECONDS]
+ *   privmesh set [the flags of up but --login-server/--auth-key/--timeout]
  *   privmesh down | logout | ip [-4|-6]
  */
 #include <errno.h>
@@ -39,6 +40,8 @@ usage(void)
 	    "     [--exit-node-allow-lan-access] [--advertise-exit-node]\n"
 	    "     [--advertise-routes P,P] [--advertise-tags tag:a,tag:b]\n"
 	    "     [--timeout SECONDS]\n"
+	    "  set [the flags of up, without --login-server/--auth-key/"
+	    "--timeout]\n"
 	    "  down\n  logout\n  ip [-4|-6]\n");
 	exit(2);
 }
@@ -342,8 +345,9 @@ wait_running(const char *sock, long timeout_s)
 	}
 }
 
+/* `up` and `set` share the flags; `set` takes no login options. */
 static int
-cmd_up(const char *sock, int argc, char **argv)
+cmd_up_set(const char *sock, int argc, char **argv, bool set)
 {
 	enum { O_LOGIN = 256, O_AUTHKEY, O_HOSTNAME, O_ACCEPT_ROUTES,
 	    O_ACCEPT_DNS, O_EXIT, O_EXIT_LAN, O_ADV_EXIT, O_ADV_ROUTES,
@@ -371,6 +375,11 @@ cmd_up(const char *sock, int argc, char **argv)
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (set && (ch == O_LOGIN || ch == O_AUTHKEY || ch == O_TIMEOUT)) {
+			fprintf(stderr, "privmesh: set does not log in; use "
+			    "up\n");
+			exit(2);
+		}
 		switch (ch) {
 		case O_LOGIN:
 			json_object_set_new(prefs, "login_server",
@@ -415,12 +424,12 @@ cmd_up(const char *sock, int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
-	req = json_pack("{s:s,s:o}", "op", "up", "prefs", prefs);
+	req = json_pack("{s:s,s:o}", "op", set ? "set" : "up", "prefs", prefs);
 	if (auth != NULL)
 		json_object_set_new(req, "auth_key", json_string(auth));
 	reply = api_call_obj(sock, req);
 	json_decref(reply);
-	return wait_running(sock, timeout_s);
+	return set ? 0 : wait_running(sock, timeout_s);
 }
 
 static int
@@ -497,7 +506,9 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "status") == 0)
 		return cmd_status(sock, argc - 1, argv + 1);
 	if (strcmp(cmd, "up") == 0)
-		return cmd_up(sock, argc, argv);
+		return cmd_up_set(sock, argc, argv, false);
+	if (strcmp(cmd, "set") == 0)
+		return cmd_up_set(sock, argc, argv, true);
 	if (strcmp(cmd, "down") == 0 || strcmp(cmd, "logout") == 0)
 		return cmd_simple(sock, cmd, argc - 1);
 	if (strcmp(cmd, "ip") == 0)

@@ -117,6 +117,13 @@ handle_write(struct api_conn *ac, enum api_op op)
 			r = control_up(&ac->cd->ctl, prefs, auth, err,
 			    sizeof(err));
 		break;
+	case API_OP_SET:
+		if (!json_is_object(prefs)) {
+			snprintf(err, sizeof(err), "set needs prefs");
+			r = -1;
+		} else
+			r = control_set(&ac->cd->ctl, prefs, err, sizeof(err));
+		break;
 	case API_OP_DOWN:
 		r = control_down(&ac->cd->ctl, err, sizeof(err));
 		break;
@@ -157,6 +164,7 @@ handle_request(struct api_conn *ac)
 	case API_OP_UP:
 	case API_OP_DOWN:
 	case API_OP_LOGOUT:
+	case API_OP_SET:
 		handle_write(ac, req.op);
 		break;
 	default:

@@ -26,6 +26,7 @@ enum api_op {
 	API_OP_UP,		/* {"prefs":{...},"auth_key":"..."} */
 	API_OP_DOWN,
 	API_OP_LOGOUT,
+	API_OP_SET,		/* {"prefs":{...}}: change prefs, no login */
 	API_OP_MAX
 };
 

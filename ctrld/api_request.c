@@ -16,6 +16,7 @@ static const struct {
 	[API_OP_UP] = { "up", true },
 	[API_OP_DOWN] = { "down", true },
 	[API_OP_LOGOUT] = { "logout", true },
+	[API_OP_SET] = { "set", true },
 };
 
 static int

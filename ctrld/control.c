@@ -680,6 +680,45 @@ bad:
 }
 
 int
+control_set(struct control *c, json_t *prefs, char *err, size_t errlen)
+{
+	static const char *const login_only[] = { "login_server",
+	    "want_running", "logged_out" };
+	struct prefs np = c->prefs;
+	json_t *a, *b;
+	bool same;
+
+	for (size_t i = 0; i < sizeof(login_only) / sizeof(login_only[0]); i++)
+		if (json_object_get(prefs, login_only[i]) != NULL) {
+			snprintf(err, errlen, "%s cannot be set; use up",
+			    login_only[i]);
+			return -1;
+		}
+	json_incref(np.advertise_routes);
+	json_incref(np.advertise_tags);
+	if (prefs_from_json(&np, prefs, err, errlen) < 0) {
+		prefs_free(&np);
+		return -1;
+	}
+	a = prefs_to_json(&c->prefs);
+	b = prefs_to_json(&np);
+	same = json_equal(a, b);
+	json_decref(a);
+	json_decref(b);
+	prefs_free(&c->prefs);
+	c->prefs = np;
+	if (same)
+		return 0;
+	if (prefs_save(&c->prefs) < 0)
+		log_warnx("control: cannot save %s", PREFS_FILE);
+	/* Hostinfo (hostname, routes, tags) goes out with the next map
+	 * request: reconnect, keeping the netmap meanwhile. */
+	if (c->prefs.want_running && c->conn != NULL)
+		connect_start(c);
+	return 0;
+}
+
+int
 control_down(struct control *c, char *err, size_t errlen)
 {
 	(void)err;

@@ -92,6 +92,8 @@ void	control_init(struct control *, struct ctrld *, uv_loop_t *);
 int	control_up(struct control *, json_t *prefs, const char *auth_key,
 	    char *err, size_t errlen);
 int	control_down(struct control *, char *err, size_t errlen);
+/* Prefs only: no login, no server change. */
+int	control_set(struct control *, json_t *prefs, char *err, size_t errlen);
 int	control_logout(struct control *, char *err, size_t errlen);
 
 /* netd answered a NodeKeysRequest. */

@@ -449,3 +449,29 @@ def test_ctrld_and_netd_restart_keep_the_node(netns, control, suites):
         assert now["machine_key"] == st["machine_key"]
         assert now["self"]["addresses"] == st["self"]["addresses"]
     assert len(control.nodes()) == 1
+
+
+def test_set_changes_prefs_and_hostinfo(netns, control, suites):
+    """`set` changes prefs without a login; what goes into Hostinfo
+    reaches the server with the next map request."""
+    a = suites("a")
+    up(a, control, "node-a")
+    key = backend(a)["node_key"]
+    a.cli("set", "--advertise-routes", "10.7.0.0/24",
+          "--advertise-exit-node", "--accept-dns=false")
+    st = backend(a)
+    assert st["prefs"]["advertise_routes"] == ["10.7.0.0/24"]
+    assert st["prefs"]["advertise_exit_node"] is True
+    assert st["prefs"]["accept_dns"] is False
+    wait_for(lambda: sorted(control.nodes()[0]["advertised_routes"]) ==
+             ["0.0.0.0/0", "10.7.0.0/24", "::/0"], timeout=15,
+             what="new routes in the server's Hostinfo")
+    wait_for(lambda: backend(a)["state"] == "Running" and
+             backend(a)["connected"], timeout=15, what="still running")
+    assert backend(a)["node_key"] == key
+    r = a.cli("set", "--login-server", control.url, check=False)
+    assert r.returncode == 2 and "use up" in r.stderr
+    r = a.cli("set", "--advertise-routes", "10.7.0.0/33", check=False)
+    assert r.returncode != 0 and "advertise_routes" in r.stderr
+    r = a.cli("set", "--hostname", "x", check=False, user=65534)
+    assert r.returncode != 0 and "permission denied" in r.stderr

@@ -37,6 +37,8 @@ test_parse(void **state)
 	assert_true(api_op_writes(req.op));
 	assert_int_equal(parse("{\"op\":\"logout\"}", &req, err), 0);
 	assert_true(api_op_writes(req.op));
+	assert_int_equal(parse("{\"op\":\"set\",\"prefs\":{}}", &req, err), 0);
+	assert_true(api_op_writes(req.op));
 	assert_int_equal(parse("{\"op\":\"reboot\"}", &req, err), -EINVAL);
 	assert_string_equal(err, "unknown op");
 	assert_int_equal(parse("{\"op\":1}", &req, err), -EINVAL);
