@@ -132,6 +132,8 @@ finish(struct status_req *req)
 		    "complete", req->pending == 0);
 		if (req->wg != NULL && json_object_get(req->wg, "public_key"))
 			json_object_set(rep, "wireguard", req->wg);
+		json_object_set_new(rep, "backend",
+		    control_status_json(&req->cd->ctl));
 		api_reply(req->conn, rep);
 	} else
 		json_decref(procs);

@@ -228,3 +228,15 @@ check_net_state_reply(const struct ipc_policy *pol, const ProtobufCMessage *m)
 	return str_ok(r->error, 0, 256) && (r->ok || (r->error != NULL && r->error[0] != '\0')) ?
 	    0 : -EINVAL;
 }
+/* Public keys only, each exactly 32 bytes (the old one optional). */
+int
+check_node_keys(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__NodeKeys *k = (const Pm__NodeKeys *)m;
+
+	(void)pol;
+	if (k->node_public.len != 32 || k->disco_public.len != 32 ||
+	    (k->old_node_public.len != 0 && k->old_node_public.len != 32))
+		return -EINVAL;
+	return 0;
+}

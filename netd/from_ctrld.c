@@ -13,6 +13,9 @@ netd_dispatch_ctrld(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	switch (env->msg_case) {
 	case PM__CTRLD_TO_NETD__MSG_PROC_INFO_REQUEST:
 		return child_reply_proc_info(c, env->proc_info_request);
+	case PM__CTRLD_TO_NETD__MSG_NODE_KEYS_REQUEST:
+		return netd_node_keys(c->arg, env->node_keys_request->id,
+		    env->node_keys_request->rotate);
 	case PM__CTRLD_TO_NETD__MSG_WG_STATUS_REQUEST:
 		return netd_wg_status(c->arg, env->wg_status_request->id);
 #ifdef PM_TEST_HOOKS

@@ -22,5 +22,7 @@ int	netd_dispatch_dnsd(struct ipc_chan *, struct ipc_msg *, void *);
 void	netd_tun_attach(struct netd *, int fd, const char *name);
 void	netd_wg_config(struct netd *, int fd);
 int	netd_wg_status(struct netd *, uint64_t id);
+/* nodekeys.c: answer ctrld with the public node/disco keys. */
+int	netd_node_keys(struct netd *, uint64_t id, bool rotate);
 
 #endif
