@@ -18,6 +18,7 @@
 
 #include "conn.h"
 #include "control.h"
+#include "fanout.h"
 #include "ctrld.h"
 #include "ctrlmsg.h"
 #include "keys.h"
@@ -301,6 +302,7 @@ logged_out(struct control *c)
 	disconnect(c);
 	netmap_free(&c->nm);
 	netmap_init(&c->nm);
+	fanout_apply(c->cd, &c->nm, &c->prefs);
 	c->auth_url[0] = c->followup[0] = c->login_name[0] = '\0';
 	c->error[0] = '\0';
 	set_state(c, BS_NEEDS_LOGIN);
@@ -439,6 +441,7 @@ map_message(void *arg, const char *json, size_t len)
 		c->backoff_ms = 0;
 		c->error[0] = '\0';
 		set_state(c, BS_RUNNING);
+		fanout_apply(c->cd, &c->nm, &c->prefs);
 		check_expiry(c);
 	}
 	return 0;
@@ -500,7 +503,8 @@ send_map(struct control *c)
 	}
 	c->map_first = true;
 	c->map_status = 0;
-	if ((body = ctrlmsg_map(&c->prefs, c->node_pub, c->disco_pub)) == NULL) {
+	if ((body = ctrlmsg_map(&c->prefs, c->node_pub, c->disco_pub,
+	    fanout_endpoints_json(), true)) == NULL) {
 		fail_retry(c, "map: cannot build the request");
 		return;
 	}
@@ -647,6 +651,7 @@ control_up(struct control *c, json_t *prefs, const char *auth_key,
 		c->have_server_key = false;
 		netmap_free(&c->nm);
 		netmap_init(&c->nm);
+		fanout_apply(c->cd, &c->nm, &c->prefs);
 		c->connected = false;
 		set_state(c, BS_STARTING);
 	}
@@ -711,6 +716,7 @@ control_set(struct control *c, json_t *prefs, char *err, size_t errlen)
 		return 0;
 	if (prefs_save(&c->prefs) < 0)
 		log_warnx("control: cannot save %s", PREFS_FILE);
+	fanout_apply(c->cd, &c->nm, &c->prefs);
 	/* Hostinfo (hostname, routes, tags) goes out with the next map
 	 * request: reconnect, keeping the netmap meanwhile. */
 	if (c->prefs.want_running && c->conn != NULL)
@@ -728,6 +734,7 @@ control_down(struct control *c, char *err, size_t errlen)
 	disconnect(c);
 	netmap_free(&c->nm);
 	netmap_init(&c->nm);
+	fanout_apply(c->cd, &c->nm, &c->prefs);
 	set_state(c, c->prefs.login_server[0] ? BS_STOPPED : BS_NOSTATE);
 	return 0;
 }
@@ -870,4 +877,56 @@ control_init(struct control *c, struct ctrld *cd, uv_loop_t *loop)
 	request_keys(c, false);
 	if (c->prefs.want_running && c->prefs.login_server[0])
 		set_state(c, BS_STARTING);
+}
+
+/* ---- endpoints (netd) ---- */
+
+static int
+lite_data(void *arg, const uint8_t *d, size_t n)
+{
+	(void)arg;
+	(void)d;
+	(void)n;
+	return 0;
+}
+
+static void
+lite_status(void *arg, int status)
+{
+	(void)arg;
+	if (status != 200)
+		log_warnx("control: endpoint update: HTTP %d", status);
+}
+
+static void
+lite_close(void *arg, uint32_t code)
+{
+	(void)arg;
+	(void)code;
+}
+
+/*
+ * netd's direct endpoints.  A report also means netd started or has a
+ * new channel to us: it gets the whole peer set again.  Changed endpoints
+ * reach control at once as a non-streaming MapRequest (OmitPeers, as
+ * tailscale's controlclient sends them), else with the next map request.
+ */
+void
+control_endpoints(struct control *c, char **eps, size_t n)
+{
+	struct h2_handler h = { lite_status, lite_data, lite_close, c };
+	char lb[KEY_TEXT_MAX], *body;
+	bool same = fanout_same_endpoints(eps, n);
+
+	fanout_netd_restarted();
+	fanout_set_endpoints(eps, n);
+	if (!same && c->connected && c->conn != NULL && c->have_keys &&
+	    (body = ctrlmsg_map(&c->prefs, c->node_pub, c->disco_pub,
+	    fanout_endpoints_json(), false)) != NULL) {
+		if (conn_post(c->conn, "/machine/map", body, strlen(body),
+		    key_format(lb, "nodekey:", c->node_pub), &h) < 0)
+			log_warnx("control: cannot send the endpoint update");
+		free(body);
+	}
+	fanout_apply(c->cd, &c->nm, &c->prefs);
 }

@@ -100,6 +100,9 @@ int	control_logout(struct control *, char *err, size_t errlen);
 void	control_node_keys(struct control *, uint64_t id, const uint8_t *node,
 	    const uint8_t *disco, const uint8_t *old);
 
+/* netd reported its direct endpoints (fanout.h). */
+void	control_endpoints(struct control *, char **eps, size_t n);
+
 /* The "backend" part of `status`. */
 json_t *control_status_json(struct control *);
 const char *control_state_name(enum bstate);

@@ -69,21 +69,21 @@ ctrlmsg_register(const struct prefs *p, const struct reg_args *a)
 
 char *
 ctrlmsg_map(const struct prefs *p, const uint8_t node_pub[32],
-    const uint8_t disco_pub[32])
+    const uint8_t disco_pub[32], json_t *endpoints, bool stream)
 {
 	char nk[KEY_TEXT_MAX], dk[KEY_TEXT_MAX], *s;
 	json_t *o;
 
-	o = json_pack("{s:i,s:s,s:b,s:s,s:s,s:b,s:b,s:o,s:[]}",
+	o = json_pack("{s:i,s:s,s:b,s:s,s:s,s:b,s:b,s:o,s:o}",
 	    "Version", CTRL_CAPVER,
 	    "Compress", "zstd",
-	    "KeepAlive", 1,
+	    "KeepAlive", stream,
 	    "NodeKey", key_format(nk, "nodekey:", node_pub),
 	    "DiscoKey", key_format(dk, "discokey:", disco_pub),
-	    "Stream", 1,
-	    "OmitPeers", 0,
+	    "Stream", stream,
+	    "OmitPeers", !stream,
 	    "Hostinfo", ctrlmsg_hostinfo(p),
-	    "Endpoints");
+	    "Endpoints", endpoints != NULL ? endpoints : json_array());
 	if (o == NULL)
 		return NULL;
 	s = json_dumps(o, JSON_COMPACT);

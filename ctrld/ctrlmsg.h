@@ -36,8 +36,10 @@ struct reg_resp {
 
 json_t *ctrlmsg_hostinfo(const struct prefs *);
 char   *ctrlmsg_register(const struct prefs *, const struct reg_args *);
+/* stream: the long poll; else a one-off update (OmitPeers).  `endpoints`
+ * (a JSON array of "ip:port", or NULL) is stolen. */
 char   *ctrlmsg_map(const struct prefs *, const uint8_t node_pub[32],
-	    const uint8_t disco_pub[32]);
+	    const uint8_t disco_pub[32], json_t *endpoints, bool stream);
 
 /* 0, or -1 with `err` set (not JSON, wrong types, over-long strings). */
 int	ctrlmsg_parse_register(const char *body, size_t len, struct reg_resp *,

@@ -16,6 +16,8 @@ netd_dispatch_ctrld(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	case PM__CTRLD_TO_NETD__MSG_NODE_KEYS_REQUEST:
 		return netd_node_keys(c->arg, env->node_keys_request->id,
 		    env->node_keys_request->rotate);
+	case PM__CTRLD_TO_NETD__MSG_PEER_UPDATE:
+		return peers_ctrld_update(c->arg, env->peer_update);
 	case PM__CTRLD_TO_NETD__MSG_WG_STATUS_REQUEST:
 		return netd_wg_status(c->arg, env->wg_status_request->id);
 #ifdef PM_TEST_HOOKS

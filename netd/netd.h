@@ -24,5 +24,15 @@ void	netd_wg_config(struct netd *, int fd);
 int	netd_wg_status(struct netd *, uint64_t id);
 /* nodekeys.c: answer ctrld with the public node/disco keys. */
 int	netd_node_keys(struct netd *, uint64_t id, bool rotate);
+/* The node private key (loaded or created on first use); NULL if none. */
+const uint8_t *netd_node_private(void);
+
+/* peers_ctrld.c: tailnet mode, the peers ctrld fans out from the netmap. */
+struct Pm__PeerUpdate;
+struct Pm__UdpSocket;
+int	peers_ctrld_update(struct netd *, const struct Pm__PeerUpdate *);
+void	peers_ctrld_udp(struct netd *, int fd, const struct Pm__UdpSocket *);
+void	peers_ctrld_channel(struct netd *);
+void	peers_ctrld_rekey(struct netd *);
 
 #endif

@@ -100,6 +100,16 @@ load(void)
 	return r;
 }
 
+const uint8_t *
+netd_node_private(void)
+{
+	int r;
+
+	if (!keys.loaded && (r = load()) < 0)
+		log_warnx("cannot save %s: %s", NODEKEYS_FILE, strerror(-r));
+	return keys.node_priv;
+}
+
 int
 netd_node_keys(struct netd *nd, uint64_t id, bool rotate)
 {
@@ -117,6 +127,7 @@ netd_node_keys(struct netd *nd, uint64_t id, bool rotate)
 		if ((r = save()) < 0)
 			log_warnx("cannot save %s: %s", NODEKEYS_FILE,
 			    strerror(-r));
+		peers_ctrld_rekey(nd);
 		nk.old_node_public.data = old;
 		nk.old_node_public.len = 32;
 		log_info("node key rotated");

@@ -731,3 +731,14 @@ wg_io_add_peer(struct netd *nd, const uint8_t pub[32], const uint8_t *psk,
 	*out = np;
 	return 0;
 }
+
+/* Tailnet mode: a peer gone from the netmap takes its routes, staged
+ * packets, timers and keys with it. */
+void
+wg_io_remove_peer(struct netd *nd, struct netd_peer *np)
+{
+	allowedips_remove_by_peer(&nd->wg.aips, np->p);
+	drop_staged(np);
+	wg_peer_remove(np->p);
+	free(np);
+}

@@ -1,0 +1,434 @@
+/*
+ * Fan-out: the netmap turned into each sibling's desired state, sent only
+ * when it changed.
+ *
+ *   netd   PeerUpdate transactions: the peers (node key, disco key, the
+ *          AllowedIPs accepted under the prefs, endpoints, home DERP) and
+ *          this node's addresses.  Per peer, a digest of what was last
+ *          committed decides whether it is sent again; peers gone from the
+ *          map are removed by key.  When netd reports its endpoints (it has
+ *          just started, or has a new channel to us) the next transaction
+ *          is a full one with reset.
+ *   privd  NetState: this node's /32 and /128, a route for every accepted
+ *          peer prefix (exit node /0s only for the chosen exit node),
+ *          and the prefs' local roles; sent when its encoding changed.
+ *
+ * Which peer prefixes are accepted follows tailscale's wgcfg/nmcfg: a
+ * peer's own addresses always; other prefixes (subnet routes) with
+ * --accept-routes; /0 only from the exit node chosen with --exit-node.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "ctrld.h"
+#include "fanout.h"
+#include "log.h"
+#include "ctrld_to_netd.pb-c.h"
+#include "ctrld_to_privd.pb-c.h"
+#include "netstate.pb-c.h"
+
+#define PART_BUDGET	3072	/* of SMALL_MAX (4096) per PeerUpdate */
+#define ROUTES_MAX	4096	/* privd's NS_MAX_ROUTES */
+
+struct sent_peer {
+	uint8_t		 key[32];
+	uint8_t		 digest[32];
+};
+
+static struct {
+	struct sent_peer *sent;		/* sorted by key */
+	size_t		 nsent;
+	bool		 netd_reset;	/* next transaction replaces all */
+	uint64_t	 gen;
+	uint8_t		 self_digest[32];
+	uint8_t		 privd_digest[32];
+	bool		 privd_sent;
+	uint64_t	 privd_id;
+	char		 ep[FANOUT_EP_MAX][FANOUT_EP_TEXT];
+	size_t		 nep;
+	bool		 ever;
+} fo = { .netd_reset = true };
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+static bool
+is_default(const char *p)
+{
+	return strcmp(p, "0.0.0.0/0") == 0 || strcmp(p, "::/0") == 0;
+}
+
+static bool
+has_str(char **v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return true;
+	return false;
+}
+
+/* --exit-node: an address of the peer, its host name or its FQDN. */
+static bool
+is_exit_node(const struct prefs *p, const struct nm_node *n)
+{
+	const char *x = p->exit_node;
+	char host[NM_NAME_MAX + 4];
+	size_t l;
+
+	if (x[0] == '\0')
+		return false;
+	snprintf(host, sizeof(host), "%s/%s", x, strchr(x, ':') ? "128" : "32");
+	if (has_str(n->addrs, n->naddrs, host) ||
+	    strcasecmp(n->hostname, x) == 0)
+		return true;
+	l = strlen(x);
+	return strncasecmp(n->name, x, l) == 0 &&
+	    (n->name[l] == '\0' || n->name[l] == '.');
+}
+
+/* The peer's prefixes this node accepts; pointers into the netmap. */
+static size_t
+accepted(const struct prefs *p, const struct nm_node *n, char **out,
+    size_t max)
+{
+	char **src = n->nallowed > 0 ? n->allowed : n->addrs;
+	size_t nsrc = n->nallowed > 0 ? n->nallowed : n->naddrs, k = 0;
+	bool exit = is_exit_node(p, n);
+
+	for (size_t i = 0; i < nsrc && k < max; i++) {
+		if (is_default(src[i]) ? !exit :
+		    !has_str(n->addrs, n->naddrs, src[i]) && !p->accept_routes)
+			continue;
+		out[k++] = src[i];
+	}
+	return k;
+}
+
+static void
+peer_msg(const struct prefs *p, const struct nm_node *n,
+    Pm__TailnetPeer *tp, char **allowed)
+{
+	pm__tailnet_peer__init(tp);
+	tp->node_key.data = (uint8_t *)n->key;
+	tp->node_key.len = 32;
+	if (n->has_disco) {
+		tp->disco_key.data = (uint8_t *)n->disco;
+		tp->disco_key.len = 32;
+	}
+	tp->n_allowed_ips = accepted(p, n, allowed, NM_MAX_ALLOWED);
+	tp->allowed_ips = allowed;
+	tp->n_endpoints = n->nendpoints;
+	tp->endpoints = n->endpoints;
+	tp->home_derp = n->home_derp > 0 ? (uint32_t)n->home_derp : 0;
+}
+
+static void
+digest(const ProtobufCMessage *m, uint8_t out[32])
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t stackbuf[1024], *buf = len <= sizeof(stackbuf) ? stackbuf :
+	    malloc(len);
+
+	if (buf == NULL) {
+		memset(out, 0xff, 32);	/* never equal: resend */
+		return;
+	}
+	protobuf_c_message_pack(m, buf);
+	crypto_generichash(out, 32, buf, len, NULL, 0);
+	if (buf != stackbuf)
+		free(buf);
+}
+
+static bool
+peer_usable(const struct nm_node *n)
+{
+	return !n->expired && n->naddrs > 0;
+}
+
+/* ---- netd ---- */
+
+struct txn {
+	struct ctrld	*cd;
+	Pm__PeerUpdate	 u;
+	Pm__TailnetPeer	*peers;
+	Pm__TailnetPeer **pp;
+	char		***allowed;	/* per queued peer */
+	ProtobufCBinaryData *rm;
+	size_t		 size;
+	int		 err;
+};
+
+static void
+txn_send(struct txn *t, bool more)
+{
+	struct ipc_chan *ch = child_chan(&t->cd->c, PM__PROC__PROC_NETD);
+	Pm__CtrldToNetd env = PM__CTRLD_TO_NETD__INIT;
+	int r;
+
+	t->u.more = more;
+	env.msg_case = PM__CTRLD_TO_NETD__MSG_PEER_UPDATE;
+	env.peer_update = &t->u;
+	if (ch == NULL)
+		r = -ENOTCONN;
+	else
+		r = ipc_send(ch, &env.base, -1);
+	if (r < 0 && t->err == 0)
+		t->err = r;
+	t->u.reset = false;
+	t->u.n_upsert = t->u.n_remove = 0;
+	t->u.n_addresses = 0;
+	t->size = 0;
+}
+
+static void
+txn_add_peer(struct txn *t, const Pm__TailnetPeer *tp)
+{
+	size_t sz = pm__tailnet_peer__get_packed_size(tp) + 8;
+
+	if (t->size + sz > PART_BUDGET && (t->u.n_upsert || t->u.n_remove))
+		txn_send(t, true);
+	t->pp[t->u.n_upsert] = (Pm__TailnetPeer *)tp;
+	t->u.upsert = t->pp;
+	t->u.n_upsert++;
+	t->size += sz;
+}
+
+static void
+txn_add_remove(struct txn *t, const uint8_t key[32])
+{
+	if (t->size + 40 > PART_BUDGET && (t->u.n_upsert || t->u.n_remove))
+		txn_send(t, true);
+	t->rm[t->u.n_remove].data = (uint8_t *)key;
+	t->rm[t->u.n_remove].len = 32;
+	t->u.remove = t->rm;
+	t->u.n_remove++;
+	t->size += 40;
+}
+
+static const struct sent_peer *
+find_sent(const uint8_t key[32])
+{
+	return fo.nsent ? bsearch(key, fo.sent, fo.nsent, sizeof(*fo.sent),
+	    key_cmp) : NULL;
+}
+
+static int
+fanout_netd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
+{
+	size_t n = nm->npeers, nnew = 0;
+	struct sent_peer *next = calloc(n + 1, sizeof(*next));
+	struct txn t = { .cd = cd };
+	Pm__PeerUpdate u = PM__PEER_UPDATE__INIT;
+	uint8_t self_d[32];
+	bool changed = false;
+	int r = 0;
+
+	t.peers = calloc(n + 1, sizeof(*t.peers));
+	t.pp = calloc(n + 1, sizeof(*t.pp));
+	t.allowed = calloc(n + 1, sizeof(*t.allowed));
+	t.rm = calloc(fo.nsent + 1, sizeof(*t.rm));
+	if (next == NULL || t.peers == NULL || t.pp == NULL ||
+	    t.allowed == NULL || t.rm == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	t.u = u;
+	t.u.generation = ++fo.gen;
+	t.u.reset = fo.netd_reset;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct nm_node *pn = &nm->peers[i];
+		Pm__TailnetPeer *tp = &t.peers[i];
+		const struct sent_peer *sp;
+
+		if (!peer_usable(pn))
+			continue;
+		if ((t.allowed[i] = calloc(NM_MAX_ALLOWED, sizeof(char *)))
+		    == NULL) {
+			r = -ENOMEM;
+			goto out;
+		}
+		peer_msg(p, pn, tp, t.allowed[i]);
+		memcpy(next[nnew].key, pn->key, 32);
+		digest(&tp->base, next[nnew].digest);
+		sp = fo.netd_reset ? NULL : find_sent(pn->key);
+		if (sp == NULL || memcmp(sp->digest, next[nnew].digest, 32)) {
+			txn_add_peer(&t, tp);
+			changed = true;
+		}
+		nnew++;
+	}
+	/* Removals: sent before, not in the map (or not usable) now. */
+	qsort(next, nnew, sizeof(*next), key_cmp);
+	for (size_t i = 0; i < fo.nsent && !fo.netd_reset; i++)
+		if (nnew == 0 || bsearch(fo.sent[i].key, next, nnew,
+		    sizeof(*next), key_cmp) == NULL) {
+			txn_add_remove(&t, fo.sent[i].key);
+			changed = true;
+		}
+	crypto_generichash(self_d, 32, (const uint8_t *)"", 0, NULL, 0);
+	for (size_t i = 0; i < nm->self.naddrs; i++)
+		crypto_generichash(self_d, 32, (const uint8_t *)
+		    nm->self.addrs[i], strlen(nm->self.addrs[i]) + 1, self_d,
+		    32);
+	if (memcmp(self_d, fo.self_digest, 32) != 0)
+		changed = true;
+	if (!changed && !fo.netd_reset)
+		goto out;
+	t.u.addresses = nm->self.addrs;
+	t.u.n_addresses = nm->self.naddrs;
+	txn_send(&t, false);
+	if ((r = t.err) < 0)
+		goto out;
+	free(fo.sent);
+	fo.sent = next;
+	fo.nsent = nnew;
+	next = NULL;
+	memcpy(fo.self_digest, self_d, 32);
+	fo.netd_reset = false;
+out:
+	if (r < 0) {
+		/* Whatever netd got of it, the next netmap sends all. */
+		fo.netd_reset = true;
+		log_warnx("fan-out to netd: %s", strerror(-r));
+	}
+	if (t.allowed != NULL)
+		for (size_t i = 0; i < n; i++)
+			free(t.allowed[i]);
+	free(t.allowed);
+	free(t.peers);
+	free(t.pp);
+	free(t.rm);
+	free(next);
+	return r;
+}
+
+/* ---- privd ---- */
+
+static size_t
+add_route(Pm__NetRoute *rt, Pm__NetRoute **rtp, size_t n, char *prefix)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(rt[i].prefix, prefix) == 0)
+			return n;
+	if (n >= ROUTES_MAX)
+		return n;
+	pm__net_route__init(&rt[n]);
+	rt[n].prefix = prefix;
+	rtp[n] = &rt[n];
+	return n + 1;
+}
+
+static void
+fanout_privd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
+{
+	struct ipc_chan *ch = child_chan(&cd->c, PM__PROC__PROC_PRIVD);
+	Pm__CtrldToPrivd env = PM__CTRLD_TO_PRIVD__INIT;
+	Pm__NetState ns = PM__NET_STATE__INIT;
+	Pm__NetRoute *rt = calloc(ROUTES_MAX, sizeof(*rt));
+	Pm__NetRoute **rtp = calloc(ROUTES_MAX, sizeof(*rtp));
+	char *al[NM_MAX_ALLOWED], *adv[PREFS_MAX_ROUTES];
+	size_t nrt = 0, nadv = 0, i;
+	json_t *v;
+	uint8_t d[32];
+	int r;
+
+	if (rt == NULL || rtp == NULL) {
+		log_warnx("fan-out to privd: out of memory");
+		goto out;
+	}
+	for (i = 0; i < nm->npeers; i++) {
+		const struct nm_node *pn = &nm->peers[i];
+		size_t k;
+
+		if (!peer_usable(pn))
+			continue;
+		k = accepted(p, pn, al, NM_MAX_ALLOWED);
+		for (size_t j = 0; j < k; j++)
+			nrt = add_route(rt, rtp, nrt, al[j]);
+	}
+	json_array_foreach(p->advertise_routes, i, v)
+		if (json_is_string(v) && nadv < PREFS_MAX_ROUTES &&
+		    !is_default(json_string_value(v)))
+			adv[nadv++] = (char *)json_string_value(v);
+	ns.addresses = nm->self.addrs;
+	ns.n_addresses = nm->self.naddrs;
+	ns.routes = rtp;
+	ns.n_routes = nrt;
+	ns.allow_lan = p->exit_node_allow_lan;
+	ns.exit_node = p->advertise_exit_node;
+	ns.advertise_routes = adv;
+	ns.n_advertise_routes = nadv;
+	digest(&ns.base, d);	/* id still 0: the content only */
+	if (fo.privd_sent && memcmp(d, fo.privd_digest, 32) == 0)
+		goto out;
+	ns.id = ++fo.privd_id;
+	env.msg_case = PM__CTRLD_TO_PRIVD__MSG_NET_STATE;
+	env.net_state = &ns;
+	if (ch == NULL || (r = ipc_send(ch, &env.base, -1)) < 0) {
+		log_warnx("fan-out to privd: cannot send net state");
+		goto out;
+	}
+	memcpy(fo.privd_digest, d, 32);
+	fo.privd_sent = true;
+	log_info("net state %llu to privd: %zu addresses, %zu routes",
+	    (unsigned long long)ns.id, ns.n_addresses, nrt);
+out:
+	free(rt);
+	free(rtp);
+}
+
+void
+fanout_apply(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
+{
+	/* Without a self node (down, logout, another server) the state is
+	 * empty: peers, addresses and routes go, once something was sent. */
+	if (!nm->have_self && !fo.ever)
+		return;
+	fo.ever = true;
+	fanout_netd(cd, nm, p);
+	fanout_privd(cd, nm, p);
+}
+
+void
+fanout_netd_restarted(void)
+{
+	fo.netd_reset = true;
+}
+
+void
+fanout_set_endpoints(char **eps, size_t n)
+{
+	fo.nep = 0;
+	for (size_t i = 0; i < n && fo.nep < FANOUT_EP_MAX; i++)
+		snprintf(fo.ep[fo.nep++], FANOUT_EP_TEXT, "%s", eps[i]);
+}
+
+bool
+fanout_same_endpoints(char **eps, size_t n)
+{
+	if (n != fo.nep)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(eps[i], fo.ep[i]) != 0)
+			return false;
+	return true;
+}
+
+json_t *
+fanout_endpoints_json(void)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a != NULL && i < fo.nep; i++)
+		json_array_append_new(a, json_string(fo.ep[i]));
+	return a;
+}
