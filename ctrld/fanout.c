@@ -12,6 +12,10 @@
  *   privd  NetState: this node's /32 and /128, a route for every accepted
  *          peer prefix (exit node /0s only for the chosen exit node),
  *          and the prefs' local roles; sent when its encoding changed.
+ *   dnsd   DnsConfig transactions (dnsd's generation/more parts): MagicDNS
+ *          records (self and peer FQDNs, ExtraRecords) always; resolvers,
+ *          split-DNS routes and search domains only with --accept-dns.
+ *          Sent when the whole configuration's digest changed.
  *
  * Which peer prefixes are accepted follows tailscale's wgcfg/nmcfg: a
  * peer's own addresses always; other prefixes (subnet routes) with
@@ -30,6 +34,7 @@
 #include "log.h"
 #include "ctrld_to_netd.pb-c.h"
 #include "ctrld_to_privd.pb-c.h"
+#include "ctrld_to_dnsd.pb-c.h"
 #include "netstate.pb-c.h"
 
 #define PART_BUDGET	3072	/* of SMALL_MAX (4096) per PeerUpdate */
@@ -52,6 +57,9 @@ static struct {
 	char		 ep[FANOUT_EP_MAX][FANOUT_EP_TEXT];
 	size_t		 nep;
 	bool		 ever;
+	uint8_t		 dns_digest[32];
+	bool		 dns_sent;
+	uint64_t	 dns_gen;
 } fo = { .netd_reset = true };
 
 static int
@@ -386,6 +394,217 @@ out:
 	free(rtp);
 }
 
+/* ---- dnsd ---- */
+
+#define DNS_PART_BUDGET	3072
+#define DNS_TEXT	53	/* an address or resolver as text (dnsd's limit) */
+#define DNS_HOST_ADDRS	16
+
+struct dnsbuf {
+	Pm__DnsHost	*hosts;
+	Pm__DnsHost	**hp;
+	char		(*addr)[DNS_TEXT];	/* host addresses, no /len */
+	char		**ap;
+	size_t		 nhosts, naddr, cap, acap;
+};
+
+static const char *
+addr_of(const char *prefix, char *out)
+{
+	size_t l = strcspn(prefix, "/");
+
+	if (l >= DNS_TEXT)
+		l = DNS_TEXT - 1;
+	memcpy(out, prefix, l);
+	out[l] = '\0';
+	return out;
+}
+
+/* One host: name and its addresses (prefixes or plain addresses). */
+static void
+dns_host(struct dnsbuf *b, const char *name, char **addrs, size_t n)
+{
+	Pm__DnsHost *h;
+
+	if (n > DNS_HOST_ADDRS)
+		n = DNS_HOST_ADDRS;	/* dnsd takes 16 */
+	if (name[0] == '\0' || n == 0 || b->nhosts >= b->cap ||
+	    b->naddr + n > b->acap)
+		return;
+	h = &b->hosts[b->nhosts];
+	pm__dns_host__init(h);
+	h->name = (char *)name;
+	h->addrs = &b->ap[b->naddr];
+	for (size_t i = 0; i < n; i++) {
+		addr_of(addrs[i], b->addr[b->naddr]);
+		b->ap[b->naddr] = b->addr[b->naddr];
+		b->naddr++;
+	}
+	h->n_addrs = n;
+	b->hp[b->nhosts++] = h;
+}
+
+static size_t
+resolver_list(json_t *arr, char (*txt)[DNS_TEXT], char **ptr, size_t max)
+{
+	size_t i, n = 0;
+	json_t *v;
+	const char *a;
+
+	json_array_foreach(arr, i, v) {
+		a = json_string_value(json_object_get(v, "Addr"));
+		if (a == NULL || strlen(a) >= DNS_TEXT || n >= max)
+			continue;
+		snprintf(txt[n], DNS_TEXT, "%s", a);
+		ptr[n] = txt[n];
+		n++;
+	}
+	return n;
+}
+
+static void
+dns_send(struct ctrld *cd, Pm__DnsConfig *all)
+{
+	struct ipc_chan *ch = child_chan(&cd->c, PM__PROC__PROC_DNSD);
+	Pm__CtrldToDnsd env = PM__CTRLD_TO_DNSD__INIT;
+	Pm__DnsConfig part;
+	size_t i = 0, size;
+	int r = 0;
+
+	env.msg_case = PM__CTRLD_TO_DNSD__MSG_DNS_CONFIG;
+	env.dns_config = &part;
+	all->generation = ++fo.dns_gen;
+	/* Hosts in parts under the channel's limit; the rest with the
+	 * last part. */
+	do {
+		part = *all;
+		part.hosts = all->hosts + i;
+		part.n_hosts = 0;
+		size = 0;
+		while (i < all->n_hosts && (part.n_hosts == 0 ||
+		    size < DNS_PART_BUDGET)) {
+			size += pm__dns_host__get_packed_size(all->hosts[i]) + 4;
+			part.n_hosts++;
+			i++;
+		}
+		part.more = i < all->n_hosts;
+		if (part.more) {
+			part.n_search_domains = part.n_routes = 0;
+			part.n_resolvers = part.n_fallback_resolvers = 0;
+		}
+		if (ch == NULL || (r = ipc_send(ch, &env.base, -1)) < 0)
+			break;
+	} while (part.more);
+	if (ch == NULL || r < 0) {
+		log_warnx("fan-out to dnsd: cannot send DNS config");
+		fo.dns_sent = false;
+	}
+}
+
+static void
+fanout_dnsd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
+{
+	Pm__DnsConfig dc = PM__DNS_CONFIG__INIT;
+	struct dnsbuf b = { 0 };
+	json_t *dns = nm->dns, *extra, *v, *routes, *rl;
+	char res[8][DNS_TEXT], fb[8][DNS_TEXT], *resp[8], *fbp[8];
+	char *search[16], **names = NULL;
+	Pm__DnsRoute *rt = NULL, **rtp = NULL;
+	char (*rtres)[8][DNS_TEXT] = NULL;
+	char *(*rtresp)[8] = NULL;
+	size_t i, nextra, nroutes = 0, nsearch = 0, k = 0;
+	const char *suffix;
+	uint8_t d[32];
+
+	extra = json_object_get(dns, "ExtraRecords");
+	nextra = json_array_size(extra);
+	b.cap = nm->npeers + 1 + nextra;
+	b.acap = nextra + nm->self.naddrs;
+	for (i = 0; i < nm->npeers; i++)
+		b.acap += nm->peers[i].naddrs;
+	b.hosts = calloc(b.cap, sizeof(*b.hosts));
+	b.hp = calloc(b.cap, sizeof(*b.hp));
+	b.addr = calloc(b.acap, sizeof(*b.addr));
+	b.ap = calloc(b.acap, sizeof(*b.ap));
+	names = calloc(nextra + 1, sizeof(*names));
+	routes = json_object_get(dns, "Routes");
+	rt = calloc(json_object_size(routes) + 1, sizeof(*rt));
+	rtp = calloc(json_object_size(routes) + 1, sizeof(*rtp));
+	rtres = calloc(json_object_size(routes) + 1, sizeof(*rtres));
+	rtresp = calloc(json_object_size(routes) + 1, sizeof(*rtresp));
+	if (b.hosts == NULL || b.hp == NULL || b.addr == NULL ||
+	    b.ap == NULL || names == NULL || rt == NULL || rtp == NULL ||
+	    rtres == NULL || rtresp == NULL) {
+		log_warnx("fan-out to dnsd: out of memory");
+		goto out;
+	}
+	if (nm->have_self)
+		dns_host(&b, nm->self.name, nm->self.addrs, nm->self.naddrs);
+	for (i = 0; i < nm->npeers; i++)
+		if (peer_usable(&nm->peers[i]))
+			dns_host(&b, nm->peers[i].name, nm->peers[i].addrs,
+			    nm->peers[i].naddrs);
+	json_array_foreach(extra, i, v) {
+		const char *name = json_string_value(json_object_get(v, "Name"));
+		const char *val = json_string_value(json_object_get(v, "Value"));
+		const char *type = json_string_value(json_object_get(v, "Type"));
+
+		if (name == NULL || val == NULL || (type != NULL &&
+		    type[0] != '\0' && strcmp(type, "A") != 0 &&
+		    strcmp(type, "AAAA") != 0))
+			continue;
+		names[k] = (char *)val;
+		dns_host(&b, name, &names[k], 1);
+		k++;
+	}
+	dc.hosts = b.hp;
+	dc.n_hosts = b.nhosts;
+	dc.proxied = json_is_true(json_object_get(dns, "Proxied"));
+	if (p->accept_dns) {
+		dc.resolvers = resp;
+		dc.n_resolvers = resolver_list(json_object_get(dns, "Resolvers"),
+		    res, resp, 8);
+		dc.fallback_resolvers = fbp;
+		dc.n_fallback_resolvers = resolver_list(json_object_get(dns,
+		    "FallbackResolvers"), fb, fbp, 8);
+		json_array_foreach(json_object_get(dns, "Domains"), i, v)
+			if (json_is_string(v) && nsearch < 16)
+				search[nsearch++] = (char *)json_string_value(v);
+		dc.search_domains = search;
+		dc.n_search_domains = nsearch;
+		json_object_foreach(routes, suffix, rl) {
+			pm__dns_route__init(&rt[nroutes]);
+			rt[nroutes].suffix = (char *)suffix;
+			rt[nroutes].resolvers = rtresp[nroutes];
+			rt[nroutes].n_resolvers = resolver_list(rl, rtres[nroutes],
+			    rtresp[nroutes], 8);
+			rtp[nroutes] = &rt[nroutes];
+			nroutes++;
+		}
+		dc.routes = rtp;
+		dc.n_routes = nroutes;
+	}
+	digest(&dc.base, d);
+	if (fo.dns_sent && memcmp(d, fo.dns_digest, 32) == 0)
+		goto out;
+	memcpy(fo.dns_digest, d, 32);
+	fo.dns_sent = true;
+	dns_send(cd, &dc);
+	log_info("DNS config %llu to dnsd: %zu names, %zu routes, %zu "
+	    "resolvers", (unsigned long long)fo.dns_gen, dc.n_hosts, nroutes,
+	    dc.n_resolvers);
+out:
+	free(b.hosts);
+	free(b.hp);
+	free(b.addr);
+	free(b.ap);
+	free(names);
+	free(rt);
+	free(rtp);
+	free(rtres);
+	free(rtresp);
+}
+
 void
 fanout_apply(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 {
@@ -396,6 +615,7 @@ fanout_apply(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 	fo.ever = true;
 	fanout_netd(cd, nm, p);
 	fanout_privd(cd, nm, p);
+	fanout_dnsd(cd, nm, p);
 }
 
 void

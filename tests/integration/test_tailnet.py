@@ -90,6 +90,11 @@ def tailnet(request):
             ns.run("ip", "addr", "add", underlay + "/24", "dev", peer)
             ns.run("ip", "link", "set", peer, "up")
             s = Suite(ns)
+            # Quad-100 into the TUN; resolv.conf is the suite's own file.
+            resolv = os.path.join(s.dir, "resolv.conf")
+            with open(resolv, "w") as f:
+                f.write("nameserver 192.0.2.1\n")
+            s.extra = ["--accept-dns", "--resolv-conf", resolv]
             s.start()
             suites.append(s)
             nodes.append(Node(name, ns, s, underlay))
@@ -162,6 +167,14 @@ def test_three_nodes_ping_each_other_over_wireguard(tailnet):
     routes = a.ns.run("ip", "route", "show", "table", "52").stdout
     for m in nodes[1:]:
         assert str(m.addr(4)) in routes, routes
+    # MagicDNS: dnsd got every peer's FQDN from the netmap.
+    for m in nodes[1:]:
+        name = [p for p in a.backend()["peers"]
+                if p["hostname"] == m.hostname][0]["name"]
+        for qtype, v in (("A", 4), ("AAAA", 6)):
+            out = a.ns.run("dig", "+time=2", "+tries=2", "+short",
+                           "@100.100.100.100", name, qtype).stdout.split()
+            assert out == [str(m.addr(v))], (name, qtype, out)
     # `privmesh status` lists the peers with their tailnet IPs, online.
     text = a.suite.cli("status").stdout
     for m in nodes[1:]:
