@@ -225,3 +225,50 @@ def test_control_restart_keeps_tunnels(tailnet):
     time.sleep(1)
     all_see_each_other(nodes)
     ping_all(nodes, timeout=5)
+
+
+def wg_allowed(node, key_b64):
+    wg = node.suite.status().get("wireguard") or {}
+    for p in wg.get("peers", []):
+        if p["public_key"] == key_b64:
+            return p.get("allowed_ips", [])
+    return None
+
+
+def test_subnet_route_only_with_accept_routes(tailnet):
+    tc, nodes = tailnet
+    all_see_each_other(nodes)
+    a, b, c = nodes
+    subnet = "10.9.0.0/24"
+    c.ns.run("ip", "link", "add", "lan0", "type", "veth", "peer", "name",
+             "lan1")
+    c.ns.run("ip", "addr", "add", "10.9.0.1/24", "dev", "lan0")
+    c.ns.run("ip", "link", "set", "lan0", "up")
+    c.suite.cli("set", "--advertise-routes", subnet)
+    wait_for(lambda: subnet in (tc.node("node-c").get("hostinfo") or {})
+             .get("RoutableIPs", []), timeout=15,
+             what="node-c advertises the subnet")
+    tc.approve_routes("node-c", [subnet])
+
+    def c_peer(n):
+        return [p for p in n.backend()["peers"]
+                if p["hostname"] == "node-c"][0]
+    wait_for(lambda: subnet in c_peer(a)["allowed_ips"], timeout=15,
+             what="the approved route in node-a's netmap")
+    ckey = b64_nodekey(c_peer(a)["key"])
+    # Without --accept-routes: in the netmap, but neither in WireGuard
+    # nor in the routing table.
+    time.sleep(1)
+    assert subnet not in wg_allowed(a, ckey)
+    assert "10.9.0.0/24" not in a.ns.run(
+        "ip", "route", "show", "table", "52").stdout
+    a.suite.cli("set", "--accept-routes")
+    wait_for(lambda: subnet in wg_allowed(a, ckey), timeout=10,
+             what="the subnet among node-c's WireGuard allowed IPs")
+    wait_for(lambda: "10.9.0.0/24" in a.ns.run(
+        "ip", "route", "show", "table", "52").stdout, timeout=10,
+        what="the subnet route on node-a")
+    wait_for(lambda: a.ping("10.9.0.1"), timeout=10,
+             what="node-a reaches node-c's subnet")
+    # b did not accept routes: nothing changed there.
+    assert subnet not in wg_allowed(b, ckey)
