@@ -625,6 +625,15 @@ fanout_netd_restarted(void)
 }
 
 void
+fanout_sibling_restarted(int proc)
+{
+	if (proc == PM__PROC__PROC_NETD)
+		fo.netd_reset = true;
+	else if (proc == PM__PROC__PROC_DNSD)
+		fo.dns_sent = false;
+}
+
+void
 fanout_set_endpoints(char **eps, size_t n)
 {
 	fo.nep = 0;

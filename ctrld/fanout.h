@@ -23,6 +23,8 @@ struct ctrld;
 void	fanout_apply(struct ctrld *, const struct netmap *, const struct prefs *);
 /* netd (re)connected: the next transaction replaces its whole set. */
 void	fanout_netd_restarted(void);
+/* A new channel to netd or dnsd (Pm__Proc): everything is sent again. */
+void	fanout_sibling_restarted(int proc);
 
 void	fanout_set_endpoints(char **eps, size_t n);
 bool	fanout_same_endpoints(char **eps, size_t n);

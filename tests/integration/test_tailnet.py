@@ -272,3 +272,24 @@ def test_subnet_route_only_with_accept_routes(tailnet):
              what="node-a reaches node-c's subnet")
     # b did not accept routes: nothing changed there.
     assert subnet not in wg_allowed(b, ckey)
+
+
+@pytest.mark.parametrize("victim", ["netd", "ctrld", "dnsd"])
+def test_restarted_child_gets_the_tailnet_back(tailnet, victim):
+    tc, nodes = tailnet
+    all_see_each_other(nodes)
+    ping_all(nodes)
+    a, b = nodes[0], nodes[1]
+    os.kill(a.suite.pid(victim), 9)
+    a.suite.wait_running(restarts={victim: 1})
+    # netd restarted: empty WireGuard until ctrld resends the whole set;
+    # dnsd restarted: MagicDNS records again.
+    wait_for(lambda: len(a.wg_keys()) == 2, timeout=10,
+             what="node-a's WireGuard peers back")
+    ping_all(nodes)
+    name = [p for p in a.backend()["peers"]
+            if p["hostname"] == b.hostname][0]["name"]
+    wait_for(lambda: a.ns.run("dig", "+time=1", "+tries=1", "+short",
+                              "@100.100.100.100", name, "A",
+                              check=False).stdout.split() == [str(b.addr(4))],
+             timeout=10, what="MagicDNS answers again")
