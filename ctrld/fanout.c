@@ -12,6 +12,9 @@
  *   privd  NetState: this node's /32 and /128, a route for every accepted
  *          peer prefix (exit node /0s only for the chosen exit node),
  *          and the prefs' local roles; sent when its encoding changed.
+ *          As tailscale's peerRoutes: peer addresses in fd7a:115c:a1e0::/48
+ *          become that one route, and past CGNAT_THRESHOLD peer /32s in
+ *          100.64.0.0/10 that whole range.
  *   dnsd   DnsConfig transactions (dnsd's generation/more parts): MagicDNS
  *          records (self and peer FQDNs, ExtraRecords) always; resolvers,
  *          split-DNS routes and search domains only with --accept-dns.
@@ -39,6 +42,10 @@
 
 #define PART_BUDGET	3072	/* of SMALL_MAX (4096) per PeerUpdate */
 #define ROUTES_MAX	4096	/* privd's NS_MAX_ROUTES */
+/* Above this many peer /32s in 100.64.0.0/10, one route for the whole
+ * range (tailscale: 10,000; privd's NetState holds at most 4096 routes in
+ * a 64 KiB datagram). */
+#define CGNAT_THRESHOLD	1000
 
 struct sent_peer {
 	uint8_t		 key[32];
@@ -335,6 +342,37 @@ add_route(Pm__NetRoute *rt, Pm__NetRoute **rtp, size_t n, char *prefix)
 	return n + 1;
 }
 
+static bool
+in_cgnat_host(const char *p)
+{
+	struct in_addr a;
+	char buf[INET_ADDRSTRLEN];
+	size_t l = strcspn(p, "/");
+
+	if (l >= sizeof(buf) || strcmp(p + l, "/32") != 0)
+		return false;
+	memcpy(buf, p, l);
+	buf[l] = '\0';
+	return inet_pton(AF_INET, buf, &a) == 1 &&
+	    (ntohl(a.s_addr) & 0xffc00000) == 0x64400000;
+}
+
+static bool
+in_ula_host(const char *p)
+{
+	struct in6_addr a;
+	char buf[INET6_ADDRSTRLEN];
+	size_t l = strcspn(p, "/");
+	static const uint8_t ula[6] = { 0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0 };
+
+	if (l >= sizeof(buf) || strcmp(p + l, "/128") != 0)
+		return false;
+	memcpy(buf, p, l);
+	buf[l] = '\0';
+	return inet_pton(AF_INET6, buf, &a) == 1 &&
+	    memcmp(a.s6_addr, ula, sizeof(ula)) == 0;
+}
+
 static void
 fanout_privd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 {
@@ -344,7 +382,8 @@ fanout_privd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 	Pm__NetRoute *rt = calloc(ROUTES_MAX, sizeof(*rt));
 	Pm__NetRoute **rtp = calloc(ROUTES_MAX, sizeof(*rtp));
 	char *al[NM_MAX_ALLOWED], *adv[PREFS_MAX_ROUTES];
-	size_t nrt = 0, nadv = 0, i;
+	size_t nrt = 0, nadv = 0, ncgnat = 0, i;
+	bool ula = false;
 	json_t *v;
 	uint8_t d[32];
 	int r;
@@ -360,9 +399,33 @@ fanout_privd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 		if (!peer_usable(pn))
 			continue;
 		k = accepted(p, pn, al, NM_MAX_ALLOWED);
-		for (size_t j = 0; j < k; j++)
-			nrt = add_route(rt, rtp, nrt, al[j]);
+		for (size_t j = 0; j < k; j++) {
+			if (in_ula_host(al[j]))
+				ula = true;
+			else if (in_cgnat_host(al[j]))
+				ncgnat++;
+			else
+				nrt = add_route(rt, rtp, nrt, al[j]);
+		}
 	}
+	if (ula)
+		nrt = add_route(rt, rtp, nrt, "fd7a:115c:a1e0::/48");
+	if (ncgnat > CGNAT_THRESHOLD)
+		nrt = add_route(rt, rtp, nrt, "100.64.0.0/10");
+	else
+		for (i = 0; i < nm->npeers; i++) {
+			size_t k;
+
+			if (!peer_usable(&nm->peers[i]))
+				continue;
+			k = accepted(p, &nm->peers[i], al, NM_MAX_ALLOWED);
+			for (size_t j = 0; j < k; j++)
+				if (in_cgnat_host(al[j]))
+					nrt = add_route(rt, rtp, nrt, al[j]);
+		}
+	if (nrt >= ROUTES_MAX)
+		log_warnx("fan-out to privd: more than %d routes; the rest are "
+		    "left out", ROUTES_MAX);
 	json_array_foreach(p->advertise_routes, i, v)
 		if (json_is_string(v) && nadv < PREFS_MAX_ROUTES &&
 		    !is_default(json_string_value(v)))

@@ -167,6 +167,9 @@ def test_three_nodes_ping_each_other_over_wireguard(tailnet):
     routes = a.ns.run("ip", "route", "show", "table", "52").stdout
     for m in nodes[1:]:
         assert str(m.addr(4)) in routes, routes
+    # Peer IPv6 addresses: one route for the whole ULA range, as tailscale.
+    routes6 = a.ns.run("ip", "-6", "route", "show", "table", "52").stdout
+    assert "fd7a:115c:a1e0::/48 dev pm0" in routes6, routes6
     # MagicDNS: dnsd got every peer's FQDN from the netmap.
     for m in nodes[1:]:
         name = [p for p in a.backend()["peers"]
