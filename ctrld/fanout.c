@@ -110,8 +110,8 @@ is_exit_node(const struct prefs *p, const struct nm_node *n)
 }
 
 /* The peer's prefixes this node accepts; pointers into the netmap. */
-static size_t
-accepted(const struct prefs *p, const struct nm_node *n, char **out,
+size_t
+fanout_accepted(const struct prefs *p, const struct nm_node *n, char **out,
     size_t max)
 {
 	char **src = n->nallowed > 0 ? n->allowed : n->addrs;
@@ -138,7 +138,7 @@ peer_msg(const struct prefs *p, const struct nm_node *n,
 		tp->disco_key.data = (uint8_t *)n->disco;
 		tp->disco_key.len = 32;
 	}
-	tp->n_allowed_ips = accepted(p, n, allowed, NM_MAX_ALLOWED);
+	tp->n_allowed_ips = fanout_accepted(p, n, allowed, NM_MAX_ALLOWED);
 	tp->allowed_ips = allowed;
 	tp->n_endpoints = n->nendpoints;
 	tp->endpoints = n->endpoints;
@@ -398,7 +398,7 @@ fanout_privd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 
 		if (!peer_usable(pn))
 			continue;
-		k = accepted(p, pn, al, NM_MAX_ALLOWED);
+		k = fanout_accepted(p, pn, al, NM_MAX_ALLOWED);
 		for (size_t j = 0; j < k; j++) {
 			if (in_ula_host(al[j]))
 				ula = true;
@@ -418,7 +418,7 @@ fanout_privd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 
 			if (!peer_usable(&nm->peers[i]))
 				continue;
-			k = accepted(p, &nm->peers[i], al, NM_MAX_ALLOWED);
+			k = fanout_accepted(p, &nm->peers[i], al, NM_MAX_ALLOWED);
 			for (size_t j = 0; j < k; j++)
 				if (in_cgnat_host(al[j]))
 					nrt = add_route(rt, rtp, nrt, al[j]);

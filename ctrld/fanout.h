@@ -26,6 +26,12 @@ void	fanout_netd_restarted(void);
 /* A new channel to netd or dnsd (Pm__Proc): everything is sent again. */
 void	fanout_sibling_restarted(int proc);
 
+/* The peer's prefixes this node takes (tailscale's nmcfg): its own
+ * addresses; other AllowedIPs with accept_routes; /0 only from the chosen
+ * exit node.  Pointers into the node; at most `max`. */
+size_t	fanout_accepted(const struct prefs *, const struct nm_node *,
+	    char **out, size_t max);
+
 void	fanout_set_endpoints(char **eps, size_t n);
 bool	fanout_same_endpoints(char **eps, size_t n);
 json_t *fanout_endpoints_json(void);
