@@ -127,9 +127,16 @@ fanout_accepted(const struct prefs *p, const struct nm_node *n, char **out,
 	return k;
 }
 
+/* Room for a peer's accepted prefixes. */
+static size_t
+nalloc(const struct nm_node *n)
+{
+	return (n->nallowed > n->naddrs ? n->nallowed : n->naddrs) + 1;
+}
+
 static void
 peer_msg(const struct prefs *p, const struct nm_node *n,
-    Pm__TailnetPeer *tp, char **allowed)
+    Pm__TailnetPeer *tp, char **allowed, size_t max)
 {
 	pm__tailnet_peer__init(tp);
 	tp->node_key.data = (uint8_t *)n->key;
@@ -138,7 +145,7 @@ peer_msg(const struct prefs *p, const struct nm_node *n,
 		tp->disco_key.data = (uint8_t *)n->disco;
 		tp->disco_key.len = 32;
 	}
-	tp->n_allowed_ips = fanout_accepted(p, n, allowed, NM_MAX_ALLOWED);
+	tp->n_allowed_ips = fanout_accepted(p, n, allowed, max);
 	tp->allowed_ips = allowed;
 	tp->n_endpoints = n->nendpoints;
 	tp->endpoints = n->endpoints;
@@ -266,12 +273,12 @@ fanout_netd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 
 		if (!peer_usable(pn))
 			continue;
-		if ((t.allowed[i] = calloc(NM_MAX_ALLOWED, sizeof(char *)))
+		if ((t.allowed[i] = calloc(nalloc(pn), sizeof(char *)))
 		    == NULL) {
 			r = -ENOMEM;
 			goto out;
 		}
-		peer_msg(p, pn, tp, t.allowed[i]);
+		peer_msg(p, pn, tp, t.allowed[i], nalloc(pn));
 		memcpy(next[nnew].key, pn->key, 32);
 		digest(&tp->base, next[nnew].digest);
 		sp = fo.netd_reset ? NULL : find_sent(pn->key);
