@@ -9,6 +9,9 @@
  *          map are removed by key.  When netd reports its endpoints (it has
  *          just started, or has a new channel to us) the next transaction
  *          is a full one with reset.
+ *          Before the peers, the packet filter (FilterUpdate, the whole
+ *          rule set from PacketFilter(s), "*" and bare addresses turned
+ *          into prefixes), when its digest changed.
  *   privd  NetState: this node's /32 and /128, a route for every accepted
  *          peer prefix (exit node /0s only for the chosen exit node),
  *          and the prefs' local roles; sent when its encoding changed.
@@ -64,6 +67,9 @@ static struct {
 	char		 ep[FANOUT_EP_MAX][FANOUT_EP_TEXT];
 	size_t		 nep;
 	bool		 ever;
+	uint8_t		 filter_digest[32];
+	bool		 filter_sent;
+	uint64_t	 filter_gen;
 	uint8_t		 dns_digest[32];
 	bool		 dns_sent;
 	uint64_t	 dns_gen;
@@ -331,6 +337,179 @@ out:
 	free(t.rm);
 	free(next);
 	return r;
+}
+
+/* ---- netd: the packet filter ---- */
+
+struct strpool {
+	char		**v;
+	size_t		 n, cap;
+};
+
+static char *
+pool_add(struct strpool *sp, const char *s)
+{
+	char **nv;
+
+	if (sp->n == sp->cap) {
+		sp->cap = sp->cap ? sp->cap * 2 : 64;
+		if ((nv = reallocarray(sp->v, sp->cap, sizeof(*nv))) == NULL)
+			return NULL;
+		sp->v = nv;
+	}
+	return (sp->v[sp->n] = strdup(s)) != NULL ? sp->v[sp->n++] : NULL;
+}
+
+/* "*", "ip", "prefix" -> prefixes; ranges ("a-b") are not taken (Headscale
+ * sends prefixes) and leave the rule narrower, never wider. */
+static size_t
+norm_ips(struct strpool *sp, const char *s, char **out)
+{
+	char buf[64];
+
+	if (strcmp(s, "*") == 0) {
+		out[0] = pool_add(sp, "0.0.0.0/0");
+		out[1] = pool_add(sp, "::/0");
+		return out[0] && out[1] ? 2 : 0;
+	}
+	if (strchr(s, '-') != NULL || strlen(s) > 45)
+		return 0;
+	if (strchr(s, '/') != NULL)
+		return (out[0] = pool_add(sp, s)) != NULL;
+	snprintf(buf, sizeof(buf), "%s/%s", s, strchr(s, ':') ? "128" : "32");
+	return (out[0] = pool_add(sp, buf)) != NULL;
+}
+
+static int
+filter_rule(struct strpool *sp, json_t *jr, Pm__FilterRule *r)
+{
+	json_t *src = json_object_get(jr, "SrcIPs");
+	json_t *dst = json_object_get(jr, "DstPorts");
+	json_t *pr = json_object_get(jr, "IPProto"), *v;
+	size_t i;
+
+	pm__filter_rule__init(r);
+	r->src = calloc(2 * json_array_size(src) + 1, sizeof(char *));
+	r->dst = calloc(2 * json_array_size(dst) + 1, sizeof(*r->dst));
+	r->proto = calloc(json_array_size(pr) + 1, sizeof(*r->proto));
+	if (r->src == NULL || r->dst == NULL || r->proto == NULL)
+		return -ENOMEM;
+	json_array_foreach(src, i, v)
+		if (json_is_string(v))
+			r->n_src += norm_ips(sp, json_string_value(v),
+			    r->src + r->n_src);
+	json_array_foreach(dst, i, v) {
+		json_t *ports = json_object_get(v, "Ports");
+		const char *ip = json_string_value(json_object_get(v, "IP"));
+		json_int_t first = json_integer_value(json_object_get(ports,
+		    "First"));
+		json_int_t last = json_integer_value(json_object_get(ports,
+		    "Last"));
+		char *pfx[2];
+		size_t k;
+
+		if (ip == NULL || first < 0 || last > 65535 || first > last)
+			continue;
+		k = norm_ips(sp, ip, pfx);
+		for (size_t j = 0; j < k; j++) {
+			Pm__FilterDst *d = malloc(sizeof(*d));
+
+			if (d == NULL)
+				return -ENOMEM;
+			pm__filter_dst__init(d);
+			d->prefix = pfx[j];
+			d->first = (uint32_t)first;
+			d->last = (uint32_t)last;
+			r->dst[r->n_dst++] = d;
+		}
+	}
+	json_array_foreach(pr, i, v)
+		if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+		    json_integer_value(v) <= 255)
+			r->proto[r->n_proto++] = (uint32_t)json_integer_value(v);
+	return 0;
+}
+
+static void
+filter_free(Pm__FilterRule *rules, size_t n, struct strpool *sp)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < rules[i].n_dst; j++)
+			free(rules[i].dst[j]);
+		free(rules[i].src);
+		free(rules[i].dst);
+		free(rules[i].proto);
+	}
+	free(rules);
+	for (size_t i = 0; i < sp->n; i++)
+		free(sp->v[i]);
+	free(sp->v);
+}
+
+static void
+fanout_filter(struct ctrld *cd, const struct netmap *nm)
+{
+	struct ipc_chan *ch = child_chan(&cd->c, PM__PROC__PROC_NETD);
+	Pm__CtrldToNetd env = PM__CTRLD_TO_NETD__INIT;
+	Pm__FilterUpdate u = PM__FILTER_UPDATE__INIT, part;
+	struct strpool sp = { 0 };
+	Pm__FilterRule *rules, **rp;
+	size_t n = 0, total = 0, i, k = 0, size;
+	const char *name;
+	json_t *list, *jr;
+	uint8_t d[32];
+	int r = 0;
+
+	json_object_foreach(nm->filters, name, list)
+		total += json_array_size(list);
+	rules = calloc(total + 1, sizeof(*rules));
+	rp = calloc(total + 1, sizeof(*rp));
+	if (rules == NULL || rp == NULL)
+		goto fail;
+	json_object_foreach(nm->filters, name, list)
+		json_array_foreach(list, i, jr) {
+			if ((r = filter_rule(&sp, jr, &rules[n])) < 0) {
+				n++;
+				goto fail;
+			}
+			rp[n] = &rules[n];
+			n++;
+		}
+	u.rules = rp;
+	u.n_rules = n;
+	digest(&u.base, d);
+	if (fo.filter_sent && memcmp(d, fo.filter_digest, 32) == 0)
+		goto out;
+	u.generation = ++fo.filter_gen;
+	env.msg_case = PM__CTRLD_TO_NETD__MSG_FILTER_UPDATE;
+	env.filter_update = &part;
+	do {
+		part = u;
+		part.rules = rp + k;
+		part.n_rules = 0;
+		size = 0;
+		while (k < n && (part.n_rules == 0 || size +
+		    pm__filter_rule__get_packed_size(rp[k]) < PART_BUDGET)) {
+			size += pm__filter_rule__get_packed_size(rp[k]) + 4;
+			part.n_rules++;
+			k++;
+		}
+		part.more = k < n;
+		if (ch == NULL || (r = ipc_send(ch, &env.base, -1)) < 0)
+			goto fail;
+	} while (part.more);
+	memcpy(fo.filter_digest, d, 32);
+	fo.filter_sent = true;
+	log_info("packet filter %llu to netd: %zu rules",
+	    (unsigned long long)u.generation, n);
+	goto out;
+fail:
+	fo.filter_sent = false;
+	log_warnx("fan-out to netd: cannot send the packet filter");
+out:
+	if (rules != NULL)
+		filter_free(rules, n, &sp);
+	free(rp);
 }
 
 /* ---- privd ---- */
@@ -683,6 +862,7 @@ fanout_apply(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 	if (!nm->have_self && !fo.ever)
 		return;
 	fo.ever = true;
+	fanout_filter(cd, nm);
 	fanout_netd(cd, nm, p);
 	fanout_privd(cd, nm, p);
 	fanout_dnsd(cd, nm, p);
@@ -692,13 +872,16 @@ void
 fanout_netd_restarted(void)
 {
 	fo.netd_reset = true;
+	fo.filter_sent = false;
 }
 
 void
 fanout_sibling_restarted(int proc)
 {
-	if (proc == PM__PROC__PROC_NETD)
+	if (proc == PM__PROC__PROC_NETD) {
 		fo.netd_reset = true;
+		fo.filter_sent = false;
+	}
 	else if (proc == PM__PROC__PROC_DNSD)
 		fo.dns_sent = false;
 }

@@ -282,3 +282,29 @@ check_endpoints(const struct ipc_policy *pol, const ProtobufCMessage *m)
 	return strs_ok(e->endpoints, e->n_endpoints, ENDPOINTS_MAX,
 	    ENDPOINT_MAX) ? 0 : -EINVAL;
 }
+
+/* Shapes: prefixes as text, ports and protocol numbers in range; netd
+ * parses the prefixes and skips (counting) what does not parse. */
+int
+check_filter_update(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__FilterUpdate *u = (const Pm__FilterUpdate *)m;
+
+	(void)pol;
+	for (size_t i = 0; i < u->n_rules; i++) {
+		const Pm__FilterRule *r = u->rules[i];
+
+		if (!strs_ok(r->src, r->n_src, SIZE_MAX, PREFIX_MAX) ||
+		    r->n_proto > 256)
+			return -EINVAL;
+		for (size_t j = 0; j < r->n_proto; j++)
+			if (r->proto[j] > 255)
+				return -EINVAL;
+		for (size_t j = 0; j < r->n_dst; j++)
+			if (!str_ok(r->dst[j]->prefix, 1, PREFIX_MAX) ||
+			    r->dst[j]->first > 65535 || r->dst[j]->last > 65535 ||
+			    r->dst[j]->first > r->dst[j]->last)
+				return -EINVAL;
+	}
+	return 0;
+}

@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include "child.h"
+#include "filter.h"
 #include "wg_io.h"
 
 struct netd {
@@ -13,6 +14,7 @@ struct netd {
 	uv_poll_t	 tun_poll;
 	uint64_t	 tun_rx_no_peer;	/* packets read with no peer to send to */
 	struct wg_io	 wg;
+	struct filter	 filter;	/* tailnet mode, from ctrld */
 };
 
 int	netd_dispatch_privd(struct ipc_chan *, struct ipc_msg *, void *);

@@ -296,3 +296,25 @@ def test_restarted_child_gets_the_tailnet_back(tailnet, victim):
                               "@100.100.100.100", name, "A",
                               check=False).stdout.split() == [str(b.addr(4))],
              timeout=10, what="MagicDNS answers again")
+
+
+def test_packet_filter_from_policy(tailnet):
+    tc, nodes = tailnet
+    all_see_each_other(nodes)
+    ping_all(nodes)
+    a, b, c = nodes
+    a4, b4 = a.addr(4), b.addr(4)
+    # Only a may open anything, and only towards b.
+    tc.set_policy({"acls": [{"action": "accept", "src": [f"{a4}/32"],
+                             "dst": [f"{b4}/32:*"]}]})
+    wait_for(lambda: not b.ping(a4), timeout=15,
+             what="node-a's filter refuses node-b's pings")
+    # Echo replies pass the filter, so a's own pings to b still work.
+    assert a.ping(b4)
+    assert not c.ping(b4)
+    assert not c.ping(a4)
+    filtered = a.suite.status()["wireguard"]["counters"]["rx_filtered"]
+    assert filtered > 0
+    # Back to allow-all: everyone reaches everyone again.
+    tc.set_policy(None)
+    ping_all(nodes)
