@@ -112,6 +112,7 @@ pend_drop(struct filter *f)
 int
 filter_update(struct filter *f, const Pm__FilterUpdate *u)
 {
+	uint64_t bad = f->bad_strings;
 	int r = 0;
 
 	if (f->open && u->generation != f->gen) {
@@ -140,9 +141,9 @@ filter_update(struct filter *f, const Pm__FilterUpdate *u)
 	f->npend = f->cappend = 0;
 	f->open = false;
 	f->on = true;
-	if (f->bad_strings > 0)
+	if (f->bad_strings > bad)
 		log_warnx("filter: %llu prefixes did not parse (skipped)",
-		    (unsigned long long)f->bad_strings);
+		    (unsigned long long)(f->bad_strings - bad));
 	log_info("filter: generation %llu in force: %zu rules",
 	    (unsigned long long)f->gen, f->nrules);
 	return 0;

@@ -19,8 +19,9 @@ netd_dispatch_ctrld(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	case PM__CTRLD_TO_NETD__MSG_PEER_UPDATE:
 		return peers_ctrld_update(c->arg, env->peer_update);
 	case PM__CTRLD_TO_NETD__MSG_FILTER_UPDATE:
-		(void)filter_update(&((struct netd *)c->arg)->filter,
-		    env->filter_update);
+		if (!peers_ctrld_refuse(c->arg, "packet filter"))
+			(void)filter_update(&((struct netd *)c->arg)->filter,
+			    env->filter_update);
 		return 0;
 	case PM__CTRLD_TO_NETD__MSG_WG_STATUS_REQUEST:
 		return netd_wg_status(c->arg, env->wg_status_request->id);

@@ -36,5 +36,6 @@ int	peers_ctrld_update(struct netd *, const struct Pm__PeerUpdate *);
 void	peers_ctrld_udp(struct netd *, int fd, const struct Pm__UdpSocket *);
 void	peers_ctrld_channel(struct netd *);
 void	peers_ctrld_rekey(struct netd *);
+bool	peers_ctrld_refuse(struct netd *, const char *what);
 
 #endif

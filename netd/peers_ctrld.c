@@ -60,6 +60,8 @@ static struct {
 	char		 ep[EP_MAX][EP_TEXT];
 	size_t		 nep;
 	bool		 have_udp;
+	bool		 device_ours;	/* wg.on by us, not by a wg-quick file */
+	uint64_t	 refused;
 } st;
 
 static void
@@ -188,6 +190,7 @@ device_on(struct netd *nd)
 
 	if (nd->wg.on)
 		return 0;
+	st.device_ours = true;
 	if ((r = wg_device_init(&nd->wg.dev, priv)) < 0 ||
 	    (r = wg_ratelimiter_init(&nd->wg.rl, WG_RATELIMIT_MAX_ENTRIES)) < 0)
 		return r;
@@ -280,10 +283,27 @@ commit(struct netd *nd)
 	return 0;
 }
 
+/* Plain-WireGuard mode: the wg-quick file owns the device; ctrld's
+ * peers and filter are not mixed in. */
+bool
+peers_ctrld_refuse(struct netd *nd, const char *what)
+{
+	if (!nd->wg.on || st.device_ours)
+		return false;
+	if (st.refused++ == 0)
+		log_warnx("tailnet: %s from ctrld refused: the interface "
+		    "follows the wg-quick file", what);
+	return true;
+}
+
 int
 peers_ctrld_update(struct netd *nd, const Pm__PeerUpdate *u)
 {
+	uint64_t bad = st.bad_strings;
 	int r = 0;
+
+	if (peers_ctrld_refuse(nd, "peers"))
+		return 0;
 
 	if (st.open && u->generation != st.gen) {
 		st.dropped_parts++;
@@ -308,9 +328,10 @@ peers_ctrld_update(struct netd *nd, const Pm__PeerUpdate *u)
 	if (r < 0)
 		log_warnx("tailnet: generation %llu not applied: %s",
 		    (unsigned long long)st.gen, strerror(-r));
-	if (st.bad_strings > 0)
+	if (st.bad_strings > bad)
 		log_warnx("tailnet: %llu prefixes or endpoints from ctrld did "
-		    "not parse (skipped)", (unsigned long long)st.bad_strings);
+		    "not parse (skipped; %llu in all)", (unsigned long long)
+		    (st.bad_strings - bad), (unsigned long long)st.bad_strings);
 	if (r < 0 || !u->more)
 		pend_clear();
 	return 0;
@@ -322,7 +343,8 @@ peers_ctrld_rekey(struct netd *nd)
 {
 	int r;
 
-	if (nd->wg.on && (r = wg_device_set_private_key(&nd->wg.dev,
+	if (nd->wg.on && st.device_ours &&
+	    (r = wg_device_set_private_key(&nd->wg.dev,
 	    netd_node_private())) < 0)
 		log_warnx("tailnet: cannot take the new node key: %s",
 		    strerror(-r));
