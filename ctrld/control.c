@@ -920,7 +920,9 @@ control_endpoints(struct control *c, char **eps, size_t n)
 
 	fanout_netd_restarted();
 	fanout_set_endpoints(eps, n);
-	if (!same && c->connected && c->conn != NULL && c->have_keys &&
+	/* Once the streaming request is out (answered or not), only an
+	 * update carries them; before it, that request will. */
+	if (!same && c->conn != NULL && c->map_stream >= 0 && c->have_keys &&
 	    (body = ctrlmsg_map(&c->prefs, c->node_pub, c->disco_pub,
 	    fanout_endpoints_json(), false)) != NULL) {
 		if (conn_post(c->conn, "/machine/map", body, strlen(body),
