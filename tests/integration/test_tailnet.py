@@ -318,3 +318,19 @@ def test_packet_filter_from_policy(tailnet):
     # Back to allow-all: everyone reaches everyone again.
     tc.set_policy(None)
     ping_all(nodes)
+
+
+def test_down_takes_the_tailnet_state_away(tailnet):
+    tc, nodes = tailnet
+    all_see_each_other(nodes)
+    ping_all(nodes)
+    a, b = nodes[0], nodes[1]
+    a4 = a.addr(4)
+    a.suite.cli("down")
+    wait_for(lambda: a.wg_keys() == [], timeout=10,
+             what="node-a's WireGuard peers gone after down")
+    wait_for(lambda: str(a4) not in a.ns.run(
+        "ip", "addr", "show", "dev", "pm0").stdout, timeout=10,
+        what="node-a's tailnet address gone after down")
+    assert a.ns.run("ip", "route", "show", "table", "52").stdout.strip() == ""
+    assert not b.ping(a4)
