@@ -2,6 +2,13 @@
  * privmesh: the command-line client of ctrld's local API.
  *
  *   privmesh [--socket PATH] status [--json]
+ *   privmesh up [--login-server URL] [--auth-key KEY] [--hostname NAME]
+ *               [--accept-routes[=BOOL]] [--accept-dns[=BOOL]]
+ *               [--exit-node IP] [--exit-node-allow-lan-access[=BOOL]]
+ *               [--advertise-exit-node[=BOOL]] [--advertise-routes LIST]
+ *               [--advertise-tags LIST] [--timeout SECONDS]
+ *   privmesh set [the flags of up but --login-server/--auth-key/--timeout]
+ *   privmesh down | logout | ip [-4|-6]
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -25,7 +32,17 @@
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: privmesh [--socket PATH] status [--json]\n");
+	fprintf(stderr,
+	    "usage: privmesh [--socket PATH] COMMAND\n"
+	    "  status [--json]\n"
+	    "  up [--login-server URL] [--auth-key KEY] [--hostname NAME]\n"
+	    "     [--accept-routes] [--accept-dns=false] [--exit-node IP]\n"
+	    "     [--exit-node-allow-lan-access] [--advertise-exit-node]\n"
+	    "     [--advertise-routes P,P] [--advertise-tags tag:a,tag:b]\n"
+	    "     [--timeout SECONDS]\n"
+	    "  set [the flags of up, without --login-server/--auth-key/"
+	    "--timeout]\n"
+	    "  down\n  logout\n  ip [-4|-6]\n");
 	exit(2);
 }
 
@@ -58,20 +75,24 @@ api_connect(const char *path)
 
 /* Sends one request line and returns the parsed one-line reply. */
 static json_t *
-api_call(const char *path, const char *op)
+api_call_obj(const char *path, json_t *reqobj)
 {
-	char req[256], *buf;
+	char *req, *buf;
 	size_t len = 0;
 	ssize_t n = 0;
 	json_error_t err;
 	json_t *reply;
 	int fd = api_connect(path);
 
-	snprintf(req, sizeof(req), "{\"op\":\"%s\"}\n", op);
-	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+	if ((req = json_dumps(reqobj, JSON_COMPACT)) == NULL)
+		exit(1);
+	json_decref(reqobj);
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req) ||
+	    write(fd, "\n", 1) != 1) {
 		perror("privmesh: write");
 		exit(1);
 	}
+	free(req);
 	if ((buf = malloc(REPLY_MAX)) == NULL)
 		exit(1);
 	while (len < REPLY_MAX && (n = read(fd, buf + len, REPLY_MAX - len)) > 0)
@@ -93,6 +114,12 @@ api_call(const char *path, const char *op)
 		exit(1);
 	}
 	return reply;
+}
+
+static json_t *
+api_call(const char *path, const char *op)
+{
+	return api_call_obj(path, json_pack("{s:s}", "op", op));
 }
 
 static json_int_t
@@ -189,35 +216,320 @@ print_status(json_t *reply)
 		print_dns(json_object_get(reply, "dns"));
 }
 
+/* "tag:a,tag:b" -> ["tag:a","tag:b"]; "" -> []. */
+static json_t *
+split_list(const char *s)
+{
+	json_t *a = json_array();
+	char *dup = strdup(s), *save = NULL, *tok;
+
+	if (dup == NULL)
+		exit(1);
+	for (tok = strtok_r(dup, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save))
+		json_array_append_new(a, json_string(tok));
+	free(dup);
+	return a;
+}
+
+static bool
+parse_bool(const char *opt, const char *v)
+{
+	if (v == NULL || strcmp(v, "true") == 0)
+		return true;
+	if (strcmp(v, "false") == 0)
+		return false;
+	fprintf(stderr, "privmesh: --%s takes true or false\n", opt);
+	exit(2);
+}
+
+static json_t *
+backend_of(json_t *reply)
+{
+	return json_object_get(reply, "backend");
+}
+
+static void
+print_backend(json_t *b)
+{
+	json_t *self = json_object_get(b, "self"), *p;
+	size_t i;
+
+	printf("\nbackend: %s", gets_(b, "state", "?"));
+	if (*gets_(b, "login_server", ""))
+		printf(", login server %s (%s)", gets_(b, "login_server", ""),
+		    json_is_true(json_object_get(b, "connected")) ?
+		    "connected" : "not connected");
+	printf("\n");
+	if (*gets_(b, "auth_url", ""))
+		printf("to log in, visit: %s\n", gets_(b, "auth_url", ""));
+	if (*gets_(b, "error", ""))
+		printf("error: %s\n", gets_(b, "error", ""));
+	if (self != NULL)
+		printf("%-40s %-32s %-8s %s\n", "ADDRESSES", "NAME", "OS",
+		    "ONLINE");
+	for (int pass = 0; self != NULL && pass < 2; pass++) {
+		json_t *list = pass == 0 ? json_pack("[O]", self) :
+		    json_incref(json_object_get(b, "peers"));
+		json_array_foreach(list, i, p) {
+			char addrs[128] = "";
+			json_t *a, *on = json_object_get(p, "online");
+			size_t j;
+
+			json_array_foreach(json_object_get(p, "addresses"), j, a) {
+				char one[64];
+				snprintf(one, sizeof(one), "%s", json_string_value(a));
+				one[strcspn(one, "/")] = '\0';
+				if (strlen(addrs) + strlen(one) + 2 < sizeof(addrs))
+					snprintf(addrs + strlen(addrs),
+					    sizeof(addrs) - strlen(addrs), "%s%s",
+					    j ? " " : "", one);
+			}
+			printf("%-40s %-32s %-8s %s\n", addrs,
+			    gets_(p, "name", gets_(p, "hostname", "-")),
+			    gets_(p, "os", "-"), pass == 0 ? "self" :
+			    json_is_true(on) ? "online" : json_is_false(on) ?
+			    "offline" : "-");
+		}
+		json_decref(list);
+	}
+}
+
+static int
+cmd_status(const char *sock, int argc, char **argv)
+{
+	bool json = false;
+	json_t *reply;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = true;
+		else
+			usage();
+	}
+	reply = api_call(sock, "status");
+	if (json) {
+		json_dumpf(reply, stdout, JSON_INDENT(2));
+		putchar('\n');
+	} else {
+		print_status(reply);
+		if (backend_of(reply) != NULL)
+			print_backend(backend_of(reply));
+	}
+	json_decref(reply);
+	return 0;
+}
+
+/* After `up`: wait for Running, print an AuthURL once, fail on a login
+ * error (an unreachable server is retried by ctrld: keep waiting). */
+static int
+wait_running(const char *sock, long timeout_s)
+{
+	char shown_url[512] = "", shown_err[512] = "", state[32];
+	time_t deadline = timeout_s > 0 ? time(NULL) + timeout_s : 0;
+
+	for (;;) {
+		json_t *r = api_call(sock, "backend"), *b = backend_of(r);
+		const char *st = gets_(b, "state", "?");
+		const char *url = gets_(b, "auth_url", "");
+		const char *err = gets_(b, "error", "");
+
+		if (strcmp(st, "Running") == 0) {
+			json_decref(r);
+			return 0;
+		}
+		if (*url && strcmp(url, shown_url) != 0) {
+			printf("\nTo authenticate, visit:\n\n\t%s\n\n", url);
+			fflush(stdout);
+			snprintf(shown_url, sizeof(shown_url), "%s", url);
+		}
+		if (*err && strcmp(err, shown_err) != 0) {
+			snprintf(shown_err, sizeof(shown_err), "%s", err);
+			if (strcmp(st, "NeedsLogin") == 0 && !*url) {
+				fprintf(stderr, "privmesh: %s\n", err);
+				json_decref(r);
+				return 1;
+			}
+			fprintf(stderr, "privmesh: %s (retrying)\n", err);
+		}
+		snprintf(state, sizeof(state), "%s", st);
+		json_decref(r);
+		if (deadline != 0 && time(NULL) >= deadline) {
+			fprintf(stderr, "privmesh: timed out waiting for the "
+			    "node to come up (state %s)\n", state);
+			return 1;
+		}
+		usleep(250 * 1000);
+	}
+}
+
+/* `up` and `set` share the flags; `set` takes no login options. */
+static int
+cmd_up_set(const char *sock, int argc, char **argv, bool set)
+{
+	enum { O_LOGIN = 256, O_AUTHKEY, O_HOSTNAME, O_ACCEPT_ROUTES,
+	    O_ACCEPT_DNS, O_EXIT, O_EXIT_LAN, O_ADV_EXIT, O_ADV_ROUTES,
+	    O_ADV_TAGS, O_TIMEOUT };
+	static const struct option lo[] = {
+		{ "login-server", required_argument, NULL, O_LOGIN },
+		{ "auth-key", required_argument, NULL, O_AUTHKEY },
+		{ "authkey", required_argument, NULL, O_AUTHKEY },
+		{ "hostname", required_argument, NULL, O_HOSTNAME },
+		{ "accept-routes", optional_argument, NULL, O_ACCEPT_ROUTES },
+		{ "accept-dns", optional_argument, NULL, O_ACCEPT_DNS },
+		{ "exit-node", required_argument, NULL, O_EXIT },
+		{ "exit-node-allow-lan-access", optional_argument, NULL,
+		    O_EXIT_LAN },
+		{ "advertise-exit-node", optional_argument, NULL, O_ADV_EXIT },
+		{ "advertise-routes", required_argument, NULL, O_ADV_ROUTES },
+		{ "advertise-tags", required_argument, NULL, O_ADV_TAGS },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *prefs = json_object(), *req, *reply;
+	const char *auth = NULL;
+	long timeout_s = 0;
+	int ch;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (set && (ch == O_LOGIN || ch == O_AUTHKEY || ch == O_TIMEOUT)) {
+			fprintf(stderr, "privmesh: set does not log in; use "
+			    "up\n");
+			exit(2);
+		}
+		switch (ch) {
+		case O_LOGIN:
+			json_object_set_new(prefs, "login_server",
+			    json_string(optarg));
+			break;
+		case O_AUTHKEY: auth = optarg; break;
+		case O_HOSTNAME:
+			json_object_set_new(prefs, "hostname", json_string(optarg));
+			break;
+		case O_ACCEPT_ROUTES:
+			json_object_set_new(prefs, "accept_routes", json_boolean(
+			    parse_bool("accept-routes", optarg)));
+			break;
+		case O_ACCEPT_DNS:
+			json_object_set_new(prefs, "accept_dns", json_boolean(
+			    parse_bool("accept-dns", optarg)));
+			break;
+		case O_EXIT:
+			json_object_set_new(prefs, "exit_node", json_string(optarg));
+			break;
+		case O_EXIT_LAN:
+			json_object_set_new(prefs, "exit_node_allow_lan_access",
+			    json_boolean(parse_bool("exit-node-allow-lan-access",
+			    optarg)));
+			break;
+		case O_ADV_EXIT:
+			json_object_set_new(prefs, "advertise_exit_node",
+			    json_boolean(parse_bool("advertise-exit-node",
+			    optarg)));
+			break;
+		case O_ADV_ROUTES:
+			json_object_set_new(prefs, "advertise_routes",
+			    split_list(optarg));
+			break;
+		case O_ADV_TAGS:
+			json_object_set_new(prefs, "advertise_tags",
+			    split_list(optarg));
+			break;
+		case O_TIMEOUT: timeout_s = atol(optarg); break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	req = json_pack("{s:s,s:o}", "op", set ? "set" : "up", "prefs", prefs);
+	if (auth != NULL)
+		json_object_set_new(req, "auth_key", json_string(auth));
+	reply = api_call_obj(sock, req);
+	json_decref(reply);
+	return set ? 0 : wait_running(sock, timeout_s);
+}
+
+static int
+cmd_ip(const char *sock, int argc, char **argv)
+{
+	int fam = 0;
+	json_t *reply, *self, *a;
+	size_t i;
+
+	for (int k = 0; k < argc; k++) {
+		if (strcmp(argv[k], "-4") == 0)
+			fam = 4;
+		else if (strcmp(argv[k], "-6") == 0)
+			fam = 6;
+		else
+			usage();
+	}
+	reply = api_call(sock, "backend");
+	self = json_object_get(backend_of(reply), "self");
+	if (self == NULL) {
+		fprintf(stderr, "privmesh: no addresses yet (state %s)\n",
+		    gets_(backend_of(reply), "state", "?"));
+		return 1;
+	}
+	json_array_foreach(json_object_get(self, "addresses"), i, a) {
+		char ip[64];
+		bool v6;
+
+		snprintf(ip, sizeof(ip), "%s", json_string_value(a));
+		ip[strcspn(ip, "/")] = '\0';
+		v6 = strchr(ip, ':') != NULL;
+		if (fam == 0 || (fam == 6) == v6)
+			printf("%s\n", ip);
+	}
+	json_decref(reply);
+	return 0;
+}
+
+static int
+cmd_simple(const char *sock, const char *op, int argc)
+{
+	json_t *reply;
+
+	if (argc != 0)
+		usage();
+	reply = api_call(sock, op);
+	json_decref(reply);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "socket", required_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *sock = PM_DEFAULT_SOCKET;
-	bool json = false;
-	json_t *reply;
+	const char *sock = PM_DEFAULT_SOCKET, *cmd;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	/* Global options stop at the command ("+"). */
+	while ((ch = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
 		switch (ch) {
 		case 's': sock = optarg; break;
-		case 'j': json = true; break;
 		default: usage();
 		}
 	}
-	if (optind != argc - 1 || strcmp(argv[optind], "status") != 0)
+	if (optind >= argc)
 		usage();
-	reply = api_call(sock, "status");
-	if (json) {
-		json_dumpf(reply, stdout, JSON_INDENT(2));
-		putchar('\n');
-	} else
-		print_status(reply);
-	json_decref(reply);
-	return 0;
+	cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(sock, argc - 1, argv + 1);
+	if (strcmp(cmd, "up") == 0)
+		return cmd_up_set(sock, argc, argv, false);
+	if (strcmp(cmd, "set") == 0)
+		return cmd_up_set(sock, argc, argv, true);
+	if (strcmp(cmd, "down") == 0 || strcmp(cmd, "logout") == 0)
+		return cmd_simple(sock, cmd, argc - 1);
+	if (strcmp(cmd, "ip") == 0)
+		return cmd_ip(sock, argc - 1, argv + 1);
+	usage();
 }

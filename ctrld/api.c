@@ -85,6 +85,59 @@ reply_error(struct api_conn *ac, const char *msg)
 	api_reply(ac, json_pack("{s:s}", "error", msg));
 }
 
+static json_t *
+backend_reply(struct api_conn *ac, bool ok)
+{
+	json_t *o = json_pack("{s:o}", "backend",
+	    control_status_json(&ac->cd->ctl));
+
+	if (o != NULL && ok)
+		json_object_set_new(o, "ok", json_true());
+	return o;
+}
+
+/* Write ops: the request line was parsed once already (op known); its
+ * arguments are read here and validated by control.c. */
+static void
+handle_write(struct api_conn *ac, enum api_op op)
+{
+	char err[256];
+	json_t *root = json_loadb(ac->buf, ac->len, 0, NULL), *prefs;
+	const char *auth;
+	int r;
+
+	prefs = json_object_get(root, "prefs");
+	auth = json_string_value(json_object_get(root, "auth_key"));
+	switch (op) {
+	case API_OP_UP:
+		if (prefs != NULL && !json_is_object(prefs)) {
+			snprintf(err, sizeof(err), "prefs must be an object");
+			r = -1;
+		} else
+			r = control_up(&ac->cd->ctl, prefs, auth, err,
+			    sizeof(err));
+		break;
+	case API_OP_SET:
+		if (!json_is_object(prefs)) {
+			snprintf(err, sizeof(err), "set needs prefs");
+			r = -1;
+		} else
+			r = control_set(&ac->cd->ctl, prefs, err, sizeof(err));
+		break;
+	case API_OP_DOWN:
+		r = control_down(&ac->cd->ctl, err, sizeof(err));
+		break;
+	default:
+		r = control_logout(&ac->cd->ctl, err, sizeof(err));
+		break;
+	}
+	json_decref(root);
+	if (r < 0)
+		reply_error(ac, err);
+	else
+		api_reply(ac, backend_reply(ac, true));
+}
+
 static void
 handle_request(struct api_conn *ac)
 {
@@ -104,6 +157,15 @@ handle_request(struct api_conn *ac)
 	switch (req.op) {
 	case API_OP_STATUS:
 		status_start(ac->cd, ac);
+		break;
+	case API_OP_BACKEND:
+		api_reply(ac, backend_reply(ac, false));
+		break;
+	case API_OP_UP:
+	case API_OP_DOWN:
+	case API_OP_LOGOUT:
+	case API_OP_SET:
+		handle_write(ac, req.op);
 		break;
 	default:
 		reply_error(ac, "unknown op");

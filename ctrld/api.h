@@ -3,7 +3,10 @@
  * created.  One request per connection:
  *
  *   -> {"op":"status"}\n
- *   <- {"processes":[...]}\n        or   {"error":"..."}\n
+ *   <- {"processes":[...],"backend":{...}}\n   or   {"error":"..."}\n
+ *   -> {"op":"backend"}\n             <- {"backend":{...}}\n
+ *   -> {"op":"up","prefs":{...},"auth_key":"..."}\n
+ *   -> {"op":"down"}\n  {"op":"logout"}\n   <- {"ok":true,"backend":{...}}\n
  *
  * Who may do what comes from SO_PEERCRED/SO_PEERGROUPS: root and members
  * of the operator group may change settings; anyone may read.
@@ -19,6 +22,11 @@
 
 enum api_op {
 	API_OP_STATUS,
+	API_OP_BACKEND,		/* ctrld's control state only, at once */
+	API_OP_UP,		/* {"prefs":{...},"auth_key":"..."} */
+	API_OP_DOWN,
+	API_OP_LOGOUT,
+	API_OP_SET,		/* {"prefs":{...}}: change prefs, no login */
 	API_OP_MAX
 };
 

@@ -12,6 +12,11 @@ static const struct {
 	bool		 writes;
 } ops[API_OP_MAX] = {
 	[API_OP_STATUS] = { "status", false },
+	[API_OP_BACKEND] = { "backend", false },
+	[API_OP_UP] = { "up", true },
+	[API_OP_DOWN] = { "down", true },
+	[API_OP_LOGOUT] = { "logout", true },
+	[API_OP_SET] = { "set", true },
 };
 
 static int

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "control.h"
 #include "child.h"
 #include "privd_to_ctrld.pb-c.h"
 #include "netd_to_ctrld.pb-c.h"
@@ -40,6 +41,7 @@ struct ctrld {
 	gid_t		 operator_gid;
 	uint64_t	 next_id;
 	struct status_req *reqs;
+	struct control	 ctl;
 };
 
 int	ctrld_dispatch_privd(struct ipc_chan *, struct ipc_msg *, void *);

@@ -16,6 +16,17 @@ ctrld_dispatch_netd(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		status_child_reply(cd, env->proc_info_reply->id,
 		    env->proc_info_reply->info);
 		return 0;
+	case PM__NETD_TO_CTRLD__MSG_NODE_KEYS:
+		control_node_keys(&cd->ctl, env->node_keys->id,
+		    env->node_keys->node_public.data,
+		    env->node_keys->disco_public.data,
+		    env->node_keys->old_node_public.len == 32 ?
+		    env->node_keys->old_node_public.data : NULL);
+		return 0;
+	case PM__NETD_TO_CTRLD__MSG_ENDPOINTS:
+		control_endpoints(&cd->ctl, env->endpoints->endpoints,
+		    env->endpoints->n_endpoints);
+		return 0;
 	case PM__NETD_TO_CTRLD__MSG_WG_STATUS_REPLY:
 		status_wg_reply(cd, env->wg_status_reply);
 		return 0;

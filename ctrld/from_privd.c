@@ -1,5 +1,6 @@
 /* privd -> ctrld: the one dispatch function for this channel. */
 #include "ctrld.h"
+#include "fanout.h"
 #include "log.h"
 #include "privd_to_ctrld.pb-c.h"
 
@@ -14,6 +15,9 @@ ctrld_dispatch_privd(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	switch (env->msg_case) {
 	case PM__PRIVD_TO_CTRLD__MSG_PEER_CHANNEL:
 		child_handle_peer_channel(c, env->peer_channel, m);
+		/* A restarted sibling has none of the fanned-out state. */
+		fanout_sibling_restarted(env->peer_channel->peer);
+		fanout_apply(cd, &cd->ctl.nm, &cd->ctl.prefs);
 		return 0;
 	case PM__PRIVD_TO_CTRLD__MSG_API_LISTENER:
 		api_listen(cd, m->fd, env->api_listener->has_operator_gid,

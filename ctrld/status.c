@@ -136,6 +136,8 @@ finish(struct status_req *req)
 			json_object_set(rep, "wireguard", req->wg);
 		if (req->dns != NULL)
 			json_object_set(rep, "dns", req->dns);
+		json_object_set_new(rep, "backend",
+		    control_status_json(&req->cd->ctl));
 		api_reply(req->conn, rep);
 	} else
 		json_decref(procs);
@@ -310,7 +312,7 @@ wg_peer_json(const Pm__WgPeerStatus *p)
 static json_t *
 wg_counters_json(const Pm__WgCounters *c)
 {
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 	    "rx_bad", (json_int_t)c->rx_bad,
 	    "rx_bad_inner", (json_int_t)c->rx_bad_inner,
 	    "rx_ratelimited", (json_int_t)c->rx_ratelimited,
@@ -320,7 +322,8 @@ wg_counters_json(const Pm__WgCounters *c)
 	    "tx_staged_dropped", (json_int_t)c->tx_staged_dropped,
 	    "tun_write_errors", (json_int_t)c->tun_write_errors,
 	    "udp_send_errors", (json_int_t)c->udp_send_errors,
-	    "tx_bad_offload", (json_int_t)c->tx_bad_offload);
+	    "tx_bad_offload", (json_int_t)c->tx_bad_offload,
+	    "rx_filtered", (json_int_t)c->rx_filtered);
 }
 
 /* netd answers in one or more parts; the last has more = false. */

@@ -12,6 +12,7 @@
 #include "privd_to_ctrld.pb-c.h"
 #include "privd_to_netd.pb-c.h"
 #include "netd_to_ctrld.pb-c.h"
+#include "ctrld_to_netd.pb-c.h"
 #include "netd_to_privd.pb-c.h"
 #include "netstate.pb-c.h"
 
@@ -19,6 +20,8 @@
 #define IFNAME_MAX	15	/* IFNAMSIZ - 1 */
 #define SUNPATH_MAX	107	/* sizeof(sun_path) - 1 */
 #define PREFIX_MAX	49	/* "ffff:...:ffff/128" */
+#define ENDPOINT_MAX	64	/* "[ffff:...:ffff%scope]:65535" */
+#define ENDPOINTS_MAX	64
 #define PATH_MAX_LEN	4095
 #define WG_ADDRS_MAX	64
 #define WG_ROUTES_MAX	4096
@@ -156,7 +159,9 @@ check_udp_socket(const struct ipc_policy *pol, const ProtobufCMessage *m)
 	const Pm__UdpSocket *u = (const Pm__UdpSocket *)m;
 
 	(void)pol;
-	return u->port > 0 && u->port <= 65535 ? 0 : -EINVAL;
+	return u->port > 0 && u->port <= 65535 &&
+	    strs_ok(u->endpoints, u->n_endpoints, ENDPOINTS_MAX, ENDPOINT_MAX) ?
+	    0 : -EINVAL;
 }
 
 int
@@ -227,4 +232,79 @@ check_net_state_reply(const struct ipc_policy *pol, const ProtobufCMessage *m)
 	(void)pol;
 	return str_ok(r->error, 0, 256) && (r->ok || (r->error != NULL && r->error[0] != '\0')) ?
 	    0 : -EINVAL;
+}
+/* Public keys only, each exactly 32 bytes (the old one optional). */
+int
+check_node_keys(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__NodeKeys *k = (const Pm__NodeKeys *)m;
+
+	(void)pol;
+	if (k->node_public.len != 32 || k->disco_public.len != 32 ||
+	    (k->old_node_public.len != 0 && k->old_node_public.len != 32))
+		return -EINVAL;
+	return 0;
+}
+
+/* Shapes: keys are 32 bytes; netd parses every prefix and endpoint itself
+ * and skips (with a count) what does not parse. */
+int
+check_peer_update(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__PeerUpdate *u = (const Pm__PeerUpdate *)m;
+
+	(void)pol;
+	if (!strs_ok(u->addresses, u->n_addresses, 64, PREFIX_MAX))
+		return -EINVAL;
+	for (size_t i = 0; i < u->n_remove; i++)
+		if (u->remove[i].len != 32)
+			return -EINVAL;
+	for (size_t i = 0; i < u->n_upsert; i++) {
+		const Pm__TailnetPeer *p = u->upsert[i];
+
+		if (p->node_key.len != 32 ||
+		    (p->disco_key.len != 0 && p->disco_key.len != 32) ||
+		    !strs_ok(p->allowed_ips, p->n_allowed_ips, SIZE_MAX,
+		    PREFIX_MAX) ||
+		    !strs_ok(p->endpoints, p->n_endpoints, ENDPOINTS_MAX,
+		    ENDPOINT_MAX))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+int
+check_endpoints(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__Endpoints *e = (const Pm__Endpoints *)m;
+
+	(void)pol;
+	return strs_ok(e->endpoints, e->n_endpoints, ENDPOINTS_MAX,
+	    ENDPOINT_MAX) ? 0 : -EINVAL;
+}
+
+/* Shapes: prefixes as text, ports and protocol numbers in range; netd
+ * parses the prefixes and skips (counting) what does not parse. */
+int
+check_filter_update(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__FilterUpdate *u = (const Pm__FilterUpdate *)m;
+
+	(void)pol;
+	for (size_t i = 0; i < u->n_rules; i++) {
+		const Pm__FilterRule *r = u->rules[i];
+
+		if (!strs_ok(r->src, r->n_src, SIZE_MAX, PREFIX_MAX) ||
+		    r->n_proto > 256)
+			return -EINVAL;
+		for (size_t j = 0; j < r->n_proto; j++)
+			if (r->proto[j] > 255)
+				return -EINVAL;
+		for (size_t j = 0; j < r->n_dst; j++)
+			if (!str_ok(r->dst[j]->prefix, 1, PREFIX_MAX) ||
+			    r->dst[j]->first > 65535 || r->dst[j]->last > 65535 ||
+			    r->dst[j]->first > r->dst[j]->last)
+				return -EINVAL;
+	}
+	return 0;
 }

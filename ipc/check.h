@@ -19,6 +19,10 @@ int	check_udp_socket(const struct ipc_policy *, const ProtobufCMessage *);
 int	check_wg_interface(const struct ipc_policy *, const ProtobufCMessage *);
 int	check_wg_config_error(const struct ipc_policy *,
 	    const ProtobufCMessage *);
+int	check_node_keys(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_peer_update(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_filter_update(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_endpoints(const struct ipc_policy *, const ProtobufCMessage *);
 int	check_wg_status_reply(const struct ipc_policy *,
 	    const ProtobufCMessage *);
 

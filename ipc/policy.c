@@ -92,6 +92,9 @@ static const struct ipc_kind dnsd_privd[] = {
 static const struct ipc_kind ctrld_netd[] = {
 	{ PM__CTRLD_TO_NETD__MSG_PROC_INFO_REQUEST, 0, 0, NULL },
 	{ PM__CTRLD_TO_NETD__MSG_WG_STATUS_REQUEST, 0, 0, NULL },
+	{ PM__CTRLD_TO_NETD__MSG_NODE_KEYS_REQUEST, 0, 0, NULL },
+	{ PM__CTRLD_TO_NETD__MSG_PEER_UPDATE, 0, 0, check_peer_update },
+	{ PM__CTRLD_TO_NETD__MSG_FILTER_UPDATE, 0, 0, check_filter_update },
 	TEST_KIND(PM__CTRLD_TO_NETD__MSG_TEST_FORBIDDEN_SYSCALL)
 };
 static const struct ipc_kind ctrld_dnsd[] = {
@@ -102,6 +105,8 @@ static const struct ipc_kind ctrld_dnsd[] = {
 static const struct ipc_kind netd_ctrld[] = {
 	{ PM__NETD_TO_CTRLD__MSG_PROC_INFO_REPLY, 0, 0, check_proc_info_reply },
 	{ PM__NETD_TO_CTRLD__MSG_WG_STATUS_REPLY, 0, 0, check_wg_status_reply },
+	{ PM__NETD_TO_CTRLD__MSG_NODE_KEYS, 0, 0, check_node_keys },
+	{ PM__NETD_TO_CTRLD__MSG_ENDPOINTS, 0, 0, check_endpoints },
 	TEST_KIND(PM__NETD_TO_CTRLD__MSG_TEST_FORBIDDEN_SYSCALL)
 };
 static const struct ipc_kind dnsd_ctrld[] = {

@@ -13,6 +13,16 @@ netd_dispatch_ctrld(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	switch (env->msg_case) {
 	case PM__CTRLD_TO_NETD__MSG_PROC_INFO_REQUEST:
 		return child_reply_proc_info(c, env->proc_info_request);
+	case PM__CTRLD_TO_NETD__MSG_NODE_KEYS_REQUEST:
+		return netd_node_keys(c->arg, env->node_keys_request->id,
+		    env->node_keys_request->rotate);
+	case PM__CTRLD_TO_NETD__MSG_PEER_UPDATE:
+		return peers_ctrld_update(c->arg, env->peer_update);
+	case PM__CTRLD_TO_NETD__MSG_FILTER_UPDATE:
+		if (!peers_ctrld_refuse(c->arg, "packet filter"))
+			(void)filter_update(&((struct netd *)c->arg)->filter,
+			    env->filter_update);
+		return 0;
 	case PM__CTRLD_TO_NETD__MSG_WG_STATUS_REQUEST:
 		return netd_wg_status(c->arg, env->wg_status_request->id);
 #ifdef PM_TEST_HOOKS

@@ -14,6 +14,8 @@ netd_dispatch_privd(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	switch (env->msg_case) {
 	case PM__PRIVD_TO_NETD__MSG_PEER_CHANNEL:
 		child_handle_peer_channel(c, env->peer_channel, m);
+		if (env->peer_channel->peer == PM__PROC__PROC_CTRLD)
+			peers_ctrld_channel(nd);
 		return 0;
 	case PM__PRIVD_TO_NETD__MSG_TUN_DEVICE:
 		netd_tun_attach(nd, m->fd, env->tun_device->name);
@@ -23,7 +25,7 @@ netd_dispatch_privd(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		netd_wg_config(nd, m->fd);
 		return 0;
 	case PM__PRIVD_TO_NETD__MSG_UDP_SOCKET:
-		wg_io_attach_udp(nd, m->fd, env->udp_socket->port);
+		peers_ctrld_udp(nd, m->fd, env->udp_socket);
 		m->fd = -1;
 		return 0;
 	default:

@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include "child.h"
+#include "filter.h"
 #include "wg_io.h"
 
 struct netd {
@@ -13,6 +14,7 @@ struct netd {
 	uv_poll_t	 tun_poll;
 	uint64_t	 tun_rx_no_peer;	/* packets read with no peer to send to */
 	struct wg_io	 wg;
+	struct filter	 filter;	/* tailnet mode, from ctrld */
 };
 
 int	netd_dispatch_privd(struct ipc_chan *, struct ipc_msg *, void *);
@@ -22,5 +24,18 @@ int	netd_dispatch_dnsd(struct ipc_chan *, struct ipc_msg *, void *);
 void	netd_tun_attach(struct netd *, int fd, const char *name);
 void	netd_wg_config(struct netd *, int fd);
 int	netd_wg_status(struct netd *, uint64_t id);
+/* nodekeys.c: answer ctrld with the public node/disco keys. */
+int	netd_node_keys(struct netd *, uint64_t id, bool rotate);
+/* The node private key (loaded or created on first use); NULL if none. */
+const uint8_t *netd_node_private(void);
+
+/* peers_ctrld.c: tailnet mode, the peers ctrld fans out from the netmap. */
+struct Pm__PeerUpdate;
+struct Pm__UdpSocket;
+int	peers_ctrld_update(struct netd *, const struct Pm__PeerUpdate *);
+void	peers_ctrld_udp(struct netd *, int fd, const struct Pm__UdpSocket *);
+void	peers_ctrld_channel(struct netd *);
+void	peers_ctrld_rekey(struct netd *);
+bool	peers_ctrld_refuse(struct netd *, const char *what);
 
 #endif

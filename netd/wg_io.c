@@ -398,6 +398,7 @@ from_tun_one(struct netd *nd, uint8_t *pkt, size_t plen, uint64_t now)
 		nd->wg.ctr.tx_no_route++;
 		return NULL;
 	}
+	filter_out(&nd->filter, pkt, plen);
 	/* -ENOKEY leaves the plaintext untouched: keep it for the session
 	 * the handshake wg_send_data() asked for. */
 	if (send_data(p->ctx, plen, now) == -ENOKEY)
@@ -477,6 +478,8 @@ deliver(struct netd *nd, struct wg_rx *rx)
 		nd->wg.ctr.rx_bad_inner++;
 		return;
 	}
+	if (!filter_in(&nd->filter, rx->plain, rx->plain_len))
+		return;
 	if (!gro_on) {
 		/* One packet per write, behind an all-but-empty header; the
 		 * data header before the plaintext has room for it. */
@@ -730,4 +733,15 @@ wg_io_add_peer(struct netd *nd, const uint8_t pub[32], const uint8_t *psk,
 	arm(np);
 	*out = np;
 	return 0;
+}
+
+/* Tailnet mode: a peer gone from the netmap takes its routes, staged
+ * packets, timers and keys with it. */
+void
+wg_io_remove_peer(struct netd *nd, struct netd_peer *np)
+{
+	allowedips_remove_by_peer(&nd->wg.aips, np->p);
+	drop_staged(np);
+	wg_peer_remove(np->p);
+	free(np);
 }

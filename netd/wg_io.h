@@ -86,6 +86,7 @@ struct wg_io {
 int	wg_io_add_peer(struct netd *, const uint8_t pub[32], const uint8_t *psk,
 	    const struct sockaddr *ep, socklen_t eplen, uint16_t keepalive,
 	    struct netd_peer **out);
+void	wg_io_remove_peer(struct netd *, struct netd_peer *);
 void	wg_io_attach_udp(struct netd *, int fd, unsigned port);
 /* buf[0..len) is one TUN read: a virtio_net_hdr, then a packet or a TCP
  * super-packet (netd/offload.h); its packets are sealed and queued. */

@@ -157,6 +157,7 @@ netd_wg_status(struct netd *nd, uint64_t id)
 		}
 	rep.more = false;
 	fill_counters(&nd->wg.ctr, &ctr);
+	ctr.rx_filtered = nd->filter.dropped;
 	rep.counters = &ctr;
 	return send_reply(nd, &rep);
 }

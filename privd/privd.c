@@ -45,7 +45,9 @@ usage(void)
 	    "             [--exit-node] [--advertise-routes CIDR[,CIDR...]]\n"
 	    "             [--dns-config FILE] [--accept-dns] "
 	    "[--resolv-conf PATH]\n"
+	    "             [--port N]\n"
 	    "\n"
+	    "  --port N             tailnet UDP port (41641; 0: any free one)\n"
 	    "  --table N            routing table for tailnet routes (52)\n"
 	    "  --allow-lan          local subnets stay direct while a default "
 	    "route\n"
@@ -74,7 +76,7 @@ usage(void)
 enum { O_STATE = 256, O_SOCKET, O_TUN, O_CONFIG, O_MTU, O_NETD_USER,
 	O_CTRLD_USER, O_DNSD_USER, O_OPGROUP, O_LIBEXEC, O_WG_CONFIG, O_DEBUG,
 	O_HELP, O_TABLE, O_ALLOW_LAN, O_EXCLUDE, O_EXIT_NODE, O_ADVERTISE,
-	O_DNS_CONFIG, O_ACCEPT_DNS, O_RESOLV_CONF };
+	O_DNS_CONFIG, O_ACCEPT_DNS, O_RESOLV_CONF, O_PORT };
 
 static const struct option longopts[] = {
 	{ "state-dir", required_argument, NULL, O_STATE },
@@ -98,6 +100,7 @@ static const struct option longopts[] = {
 	{ "dns-config", required_argument, NULL, O_DNS_CONFIG },
 	{ "accept-dns", no_argument, NULL, O_ACCEPT_DNS },
 	{ "resolv-conf", required_argument, NULL, O_RESOLV_CONF },
+	{ "port", required_argument, NULL, O_PORT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -216,6 +219,13 @@ set_option(struct privd_opts *o, int id, const char *v)
 		if (v[0] != '/')
 			return -EINVAL;
 		o->resolv_conf = v;
+		break;
+	case O_PORT:
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (errno || *end || *v == '\0' || n > 65535)
+			return -EINVAL;
+		o->port = (unsigned)n;
 		break;
 	default: return -ENOENT;
 	}
@@ -422,6 +432,8 @@ open_resources(struct privd *pd)
 	netapply_recover(pd);
 	if (pd->opt.wg_config != NULL)
 		wgmode_open(pd);
+	else
+		tailnet_udp_open(pd);
 	dns_os_start(pd);
 
 	if ((fd = tun_create(pd->opt.tun_name, pd->opt.tun_mtu,
@@ -456,6 +468,7 @@ main(int argc, char **argv)
 		.users = { "_pm-net", "_pm-ctrl", "_pm-dns" },
 		.operator_group = "privmesh",
 		.resolv_conf = DNS_RESOLV_CONF,
+		.port = PM_TAILNET_PORT,
 	};
 	parse_args(&pd.opt, argc, argv);
 	log_set_debug(pd.opt.debug);

@@ -56,6 +56,7 @@ struct privd_opts {
 	const char	*dns_config;	/* static DNS config for dnsd */
 	const char	*resolv_conf;
 	bool		 accept_dns;	/* manage resolv.conf */
+	unsigned	 port;		/* tailnet UDP port, 0: any */
 	const char	*libexec_dir;
 	const char	*users[PRIVD_NCHILD];	/* netd, ctrld, dnsd order */
 	const char	*operator_group;

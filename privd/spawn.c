@@ -198,7 +198,7 @@ deliver_peer_ends(struct child *k)
 static void __attribute__((noreturn))
 exec_child(struct child *k, int privd_end, int log_end)
 {
-	char uid[16], gid[16];
+	char uid[16], gid[16], root[PATH_MAX];
 	char *argv[16], *envp[4];
 	int src[PM_FD_LAST + 1], n = 0, e = 0, devnull;
 	sigset_t none;
@@ -232,8 +232,15 @@ exec_child(struct child *k, int privd_end, int log_end)
 	argv[n++] = uid;
 	argv[n++] = "--gid";
 	argv[n++] = gid;
+	/* ctrld and netd live in their own state directory (keys, prefs);
+	 * dnsd keeps the empty root. */
+	if (k->proc == PM__PROC__PROC_CTRLD || k->proc == PM__PROC__PROC_NETD)
+		snprintf(root, sizeof(root), "%s/%s", k->pd->opt.state_dir,
+		    k->name);
+	else
+		snprintf(root, sizeof(root), "%s", k->pd->root_dir);
 	argv[n++] = "--root";
-	argv[n++] = k->pd->root_dir;
+	argv[n++] = root;
 	if (k->pd->opt.debug)
 		argv[n++] = "--debug";
 	argv[n] = NULL;

@@ -80,8 +80,10 @@ wgmode_netd_ready(struct child *k)
 	Pm__PrivdToNetd env = PM__PRIVD_TO_NETD__INIT;
 	Pm__WgConfigFile wc = PM__WG_CONFIG_FILE__INIT;
 
-	if (k->pd->wg_fd < 0)
+	if (k->pd->wg_fd < 0) {
+		tailnet_udp_netd_ready(k);
 		return;
+	}
 	wc.path = (char *)k->pd->opt.wg_config;
 	env.msg_case = PM__PRIVD_TO_NETD__MSG_WG_CONFIG_FILE;
 	env.wg_config_file = &wc;
@@ -89,8 +91,8 @@ wgmode_netd_ready(struct child *k)
 }
 
 /* One dual-stack socket, marked so its packets take the main table. */
-static int
-open_udp(unsigned port, unsigned *bound)
+int
+wgmode_open_udp(unsigned port, unsigned *bound)
 {
 	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
 	socklen_t len = sizeof(sin6);
@@ -161,7 +163,7 @@ apply_interface(struct privd *pd, const Pm__WgInterface *wi,
 	}
 	if (pd->udp_fd >= 0)
 		return 0;
-	if ((pd->udp_fd = open_udp(wi->listen_port, &pd->udp_port)) < 0) {
+	if ((pd->udp_fd = wgmode_open_udp(wi->listen_port, &pd->udp_port)) < 0) {
 		r = pd->udp_fd;
 		log_warnx("UDP port %u: %s", wi->listen_port, strerror(-r));
 		return r;

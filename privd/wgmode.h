@@ -25,5 +25,16 @@ void	wgmode_open(struct privd *);
 void	wgmode_netd_ready(struct child *netd);
 void	wgmode_apply(struct child *netd, const Pm__WgInterface *);
 void	wgmode_config_error(struct child *netd, const char *msg);
+/* The marked dual-stack UDP socket; fd or -errno, *bound = its port. */
+int	wgmode_open_udp(unsigned port, unsigned *bound);
+
+/*
+ * Tailnet mode (no --wg-config): the same marked socket, opened at start
+ * on --port (41641) and passed to every netd that starts, with the host's
+ * addresses at that moment as its direct endpoints (tailnet_udp.c).
+ */
+#define PM_TAILNET_PORT	41641
+void	tailnet_udp_open(struct privd *);
+void	tailnet_udp_netd_ready(struct child *netd);
 
 #endif

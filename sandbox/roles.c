@@ -11,10 +11,13 @@
 #define LIMIT(v)	{ .set = true, .value = (v) }
 
 /* Every child: the event loop, its IPC and the libc underneath it. */
-#define CHILD_GROUPS							\
+#define CHILD_BASE_GROUPS						\
 	SCG_BASIC_IO, SCG_FD_CTL, SCG_IO_EVENT, SCG_IPC_SEQPACKET,	\
 	SCG_MEMORY, SCG_TIME, SCG_RANDOM, SCG_IDENTITY, SCG_SIGNAL,	\
-	SCG_PROCESS, SCG_STAT_FD, SCG_SYSINFO, SCG_FS_PROBE_DENY
+	SCG_PROCESS, SCG_STAT_FD, SCG_SYSINFO
+#define CHILD_GROUPS	CHILD_BASE_GROUPS, SCG_FS_PROBE_DENY
+/* ... and for a child whose root is its own state directory. */
+#define STATE_CHILD_GROUPS CHILD_BASE_GROUPS, SCG_STATE_FILES
 
 static const struct role_desc roles[SANDBOX_NROLES] = {
 	[SANDBOX_PRIVD] = {
@@ -50,25 +53,30 @@ static const struct role_desc roles[SANDBOX_NROLES] = {
 	[SANDBOX_NETD] = {
 		.name = "netd",
 		.chroot = true,
+		.state_root = true,	/* node and disco keys */
 		.rlimits = {
 			[RLIMIT_CORE] = LIMIT(0),
 			[RLIMIT_NPROC] = LIMIT(0),	/* no fork, no threads */
-			[RLIMIT_FSIZE] = LIMIT(0),	/* writes no files */
+			[RLIMIT_FSIZE] = LIMIT(4096),	/* its key file only */
 			[RLIMIT_NOFILE] = LIMIT(1024),
 		},
-		.groups = { CHILD_GROUPS,
+		.groups = { STATE_CHILD_GROUPS,
 		    SCG_UDP_SOCKET, SCG_UDP_IO, SCG_UDP_SOCKOPT },
 	},
 	[SANDBOX_CTRLD] = {
 		.name = "ctrld",
 		.chroot = true,
+		.state_root = true,	/* machine key, prefs */
 		.rlimits = {
 			[RLIMIT_CORE] = LIMIT(0),
 			[RLIMIT_NPROC] = LIMIT(0),
-			/* no RLIMIT_FSIZE: ctrld will write its state files */
+			[RLIMIT_FSIZE] = LIMIT(1 << 20),	/* state files */
 			[RLIMIT_NOFILE] = LIMIT(4096),	/* local API clients */
 		},
-		.groups = { CHILD_GROUPS, SCG_UNIX_SERVER },
+		/* control server connections: TCP (TLS) clients, and the
+		 * UDP lookups of its name */
+		.groups = { STATE_CHILD_GROUPS, SCG_UNIX_SERVER,
+		    SCG_TCP_CLIENT, SCG_DNS_CLIENT },
 	},
 	[SANDBOX_DNSD] = {
 		.name = "dnsd",

@@ -40,6 +40,8 @@ enum sc_group {
 	SCG_PRIVD_SPAWN,
 	SCG_PRIVD_NET,
 	SCG_CHILD_SETUP,
+	SCG_STATE_FILES,	/* ctrld, netd: files in their own dir */
+	SCG_DNS_CLIENT,		/* ctrld: name lookups over UDP */
 	SCG_SANITIZER,		/* appended by seccomp.c in sanitizer builds */
 	SCG_SANITIZER_NOSPAWN,	/* ditto, for roles that never fork */
 	SCG_COUNT
@@ -58,6 +60,7 @@ struct role_rlimit {
 struct role_desc {
 	const char	*name;
 	bool		 chroot;	/* children: chroot + switch user */
+	bool		 state_root;	/* may chroot into its own 0700 dir */
 	uint64_t	 caps;		/* CAPBIT()s kept; 0 for children */
 	struct role_rlimit rlimits[RLIMIT_NLIMITS];	/* by RLIMIT_* */
 	enum sc_group	 groups[ROLE_MAX_GROUPS];	/* SCG_NONE ends */

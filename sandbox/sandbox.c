@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -87,20 +88,39 @@ sanitizer_prepare(void)
  * directory we chroot into is the one we checked, even if the path is
  * swapped in between.
  */
+/* A role's own state directory: owned by the role user, nobody else may
+ * enter it.  The process can write there, so it is only ever a root for
+ * that one role (privd makes it; see privd/spawn.c). */
+static bool
+own_state_dir(int fd, const struct sandbox_params *p)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    st.st_uid == p->uid && (st.st_mode & 077) == 0;
+}
+
 static void
 enter_root(const struct role_desc *r, const struct sandbox_params *p)
 {
+	bool own;
 	int fd, rc;
 
 	if ((fd = open(p->root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1)
 		fatal("%s: open(%s)", r->name, p->root_dir);
-	if ((rc = check_root_fd(fd)) == -EPERM)
+	own = r->state_root && own_state_dir(fd, p);
+	if (!own && (rc = check_root_fd(fd)) == -EPERM)
 		fatalx("%s: %s must be owned by root and not group/world "
-		    "writable", r->name, p->root_dir);
-	if (rc < 0) {
+		    "writable%s", r->name, p->root_dir, r->state_root ?
+		    ", or be the role's own 0700 directory" : "");
+	if (!own && rc < 0) {
 		errno = -rc;
 		fatal("%s: %s", r->name, p->root_dir);
 	}
+	/* Root without CAP_DAC_OVERRIDE cannot search a 0700 directory of
+	 * another user: enter it with the role's fsuid. */
+	if (own)
+		setfsuid(p->uid);
 	if (fchdir(fd) == -1)
 		fatal("%s: fchdir(%s)", r->name, p->root_dir);
 	close(fd);
@@ -108,6 +128,8 @@ enter_root(const struct role_desc *r, const struct sandbox_params *p)
 		fatal("%s: chroot(%s)", r->name, p->root_dir);
 	if (chdir("/") == -1)
 		fatal("%s: chdir(/) in %s", r->name, p->root_dir);
+	if (own)
+		setfsuid(0);
 }
 
 static const char *

@@ -154,9 +154,10 @@ static const struct sc_rule stat_fd[] = {
 
 /* libc start-up and sizing questions that change nothing: prlimit64
  * only as a read (new_limit NULL), so limits stay where step (f) put
- * them. */
+ * them; sysinfo because glibc's qsort() sizes its buffer by physical
+ * memory (OpenSSL sorting the CA store, ctrld sorting a netmap). */
 static const struct sc_rule sysinfo[] = {
-	ALLOW(uname), ALLOW(getrlimit),
+	ALLOW(uname), ALLOW(getrlimit), ALLOW(sysinfo),
 	ALLOW_IF(prlimit64, EQ(2, 0)),
 };
 
@@ -165,6 +166,22 @@ static const struct sc_rule sysinfo[] = {
  * ctrld's state files via openat(dirfd) are not allowed yet either. */
 static const struct sc_rule fs_probe_deny[] = {
 	DENY(open, EACCES), DENY(openat, EACCES),
+	DENY(readlink, EACCES), DENY(readlinkat, EACCES),
+	DENY(access, EACCES), DENY(faccessat, EACCES),
+	DENY(faccessat2, EACCES),
+	DENY(stat, EACCES), DENY(lstat, EACCES),
+	DENY_IF(newfstatat, EACCES, CLEAR(3, AT_EMPTY_PATH)),
+	DENY_IF(statx, EACCES, CLEAR(2, AT_EMPTY_PATH)),
+};
+
+/* ctrld and netd keep small state files in their own directory, which
+ * is their root: open/create, replace atomically (rename), fsync, remove a
+ * failed temporary file.  Path probes still fail with EACCES as in
+ * fs_probe_deny, which these roles do not get. */
+static const struct sc_rule state_files[] = {
+	ALLOW(open), ALLOW(openat), ALLOW(rename), ALLOW(renameat),
+	ALLOW(renameat2), ALLOW(fsync), ALLOW(fdatasync), ALLOW(unlink),
+	ALLOW(unlinkat),
 	DENY(readlink, EACCES), DENY(readlinkat, EACCES),
 	DENY(access, EACCES), DENY(faccessat, EACCES),
 	DENY(faccessat2, EACCES),
@@ -220,6 +237,14 @@ static const struct sc_rule tcp_client[] = {
 	ALLOW_IF(getsockopt, EQ(1, SOL_SOCKET), EQ(2, SO_ERROR)),
 };
 
+/* ctrld's lookups of the login server's name: a UDP socket connected to
+ * a nameserver from resolv.conf, then plain read/write (basic_io). */
+static const struct sc_rule dns_client[] = {
+	SOCKET_IF(AF_INET, SOCK_DGRAM, 0),
+	SOCKET_IF(AF_INET, SOCK_DGRAM, IPPROTO_UDP),
+	ALLOW(connect),
+};
+
 /*
  * privd's own filter.  privd execs its children, and a filter is inherited
  * across fork and exec, so privd's list also has to carry a freshly exec'd
@@ -236,8 +261,10 @@ static const struct sc_rule privd_files[] = {
 	ALLOW(faccessat2), ALLOW(stat), ALLOW(lstat), ALLOW(newfstatat),
 	ALLOW(statx), ALLOW(fstatfs), ALLOW(statfs), ALLOW(getdents64),
 	/* The state file (privd.netstate), replaced atomically; with
-	 * --accept-dns, the resolv.conf backup moved back at stop. */
+	 * --accept-dns, the resolv.conf backup moved back at stop; filters
+	 * stack: ctrld's and netd's state files. */
 	ALLOW(fsync), ALLOW(rename), ALLOW(renameat), ALLOW(renameat2),
+	ALLOW(fdatasync),
 };
 
 /* fork + exec of the children: no namespace flags on clone (glibc's
@@ -293,7 +320,7 @@ static const struct sc_rule privd_net[] = {
 static const struct sc_rule child_setup[] = {
 	ALLOW(arch_prctl), ALLOW(set_tid_address), ALLOW(set_robust_list),
 	ALLOW(rseq), ALLOW(prlimit64), ALLOW(setrlimit),
-	ALLOW(chroot), ALLOW(chdir), ALLOW(fchdir),
+	ALLOW(chroot), ALLOW(chdir), ALLOW(fchdir), ALLOW(setfsuid),
 	ALLOW(capget), ALLOW(capset), ALLOW(setgroups), ALLOW(setresuid),
 	ALLOW(setresgid), ALLOW(setuid), ALLOW(setgid),
 	ALLOW_IF(prctl, EQ(0, PR_CAPBSET_READ)),
@@ -364,6 +391,8 @@ static const struct sc_set groups[SCG_COUNT] = {
 	GROUP(SCG_PRIVD_SPAWN, privd_spawn),
 	GROUP(SCG_PRIVD_NET, privd_net),
 	GROUP(SCG_CHILD_SETUP, child_setup),
+	GROUP(SCG_STATE_FILES, state_files),
+	GROUP(SCG_DNS_CLIENT, dns_client),
 	GROUP(SCG_SANITIZER, sanitizer),
 	GROUP(SCG_SANITIZER_NOSPAWN, sanitizer_nospawn),
 };

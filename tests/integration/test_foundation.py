@@ -65,9 +65,12 @@ def test_children_inherit_nothing_else(suite):
         pid = suite.pid(name)
         for fd in os.listdir(f"/proc/{pid}/fd"):
             target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            # ctrld's libuv keeps its root open read-only as the spare
+            # fd for EMFILE (it tries /dev/null first): its own state dir.
             ok = (target.startswith(("socket:", "anon_inode:", "pipe:"))
                   or target in ("/dev/null", "/dev/net/tun",
-                                f"/proc/{pid}/status", suite.logpath))
+                                f"/proc/{pid}/status", suite.logpath,
+                                os.path.join(suite.state, name)))
             assert ok, (name, fd, target)
         # Channels sit at their documented numbers.
         for peer, fd in (("privd", 3), ("ctrld", 4), ("netd", 5), ("dnsd", 6)):
@@ -78,9 +81,16 @@ def test_children_inherit_nothing_else(suite):
 
 
 def test_children_are_chrooted(suite):
+    """ctrld and netd live in their own 0700 state dirs, dnsd in the
+    empty root."""
     for name in CHILDREN:
         root = os.readlink(f"/proc/{suite.pid(name)}/root")
-        assert root == os.path.join(suite.state, "empty"), (name, root)
+        want = "empty" if name == "dnsd" else name
+        assert root == os.path.join(suite.state, want), (name, root)
+        st = os.stat(root)
+        if name != "dnsd":
+            assert st.st_mode & 0o777 == 0o700
+            assert st.st_uid == suite.procs()[name]["uid"]
     assert os.listdir(os.path.join(suite.state, "empty")) == []
 
 

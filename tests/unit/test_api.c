@@ -25,6 +25,20 @@ test_parse(void **state)
 	assert_int_equal(parse("{\"op\":\"status\"}", &req, err), 0);
 	assert_int_equal(req.op, API_OP_STATUS);
 	assert_false(api_op_writes(req.op));
+	/* The control ops: reading the backend is free, changing it is not. */
+	assert_int_equal(parse("{\"op\":\"backend\"}", &req, err), 0);
+	assert_int_equal(req.op, API_OP_BACKEND);
+	assert_false(api_op_writes(req.op));
+	assert_int_equal(parse("{\"op\":\"up\",\"prefs\":{},\"auth_key\":\"k\"}",
+	    &req, err), 0);
+	assert_int_equal(req.op, API_OP_UP);
+	assert_true(api_op_writes(req.op));
+	assert_int_equal(parse("{\"op\":\"down\"}", &req, err), 0);
+	assert_true(api_op_writes(req.op));
+	assert_int_equal(parse("{\"op\":\"logout\"}", &req, err), 0);
+	assert_true(api_op_writes(req.op));
+	assert_int_equal(parse("{\"op\":\"set\",\"prefs\":{}}", &req, err), 0);
+	assert_true(api_op_writes(req.op));
 	assert_int_equal(parse("{\"op\":\"reboot\"}", &req, err), -EINVAL);
 	assert_string_equal(err, "unknown op");
 	assert_int_equal(parse("{\"op\":1}", &req, err), -EINVAL);

@@ -17,6 +17,7 @@
 
 #include "ipc.h"
 #include "ctrld_to_netd.pb-c.h"
+#include "netd_to_ctrld.pb-c.h"
 #include "netd_to_privd.pb-c.h"
 #include "privd_to_ctrld.pb-c.h"
 #include "privd_to_netd.pb-c.h"
@@ -152,6 +153,49 @@ test_decode_kind_not_on_channel(void **state)
 	    PM__PROC__PROC_DNSD), status_req, 0, false, IPC_PHASE_RUN, 0, &m,
 	    &why), -EBADMSG);
 	assert_int_equal(why, IPC_DROP_NOT_ALLOWED);
+}
+
+/* NodeKeys carries public keys of exactly 32 bytes, nothing else. */
+static void
+test_node_keys(void **state)
+{
+	const struct ipc_policy *pol = ipc_policy(PM__PROC__PROC_NETD,
+	    PM__PROC__PROC_CTRLD);
+	Pm__NetdToCtrld env = PM__NETD_TO_CTRLD__INIT;
+	Pm__NodeKeys nk = PM__NODE_KEYS__INIT;
+	uint8_t key[33] = { 1 }, buf[256];
+	struct ipc_msg m;
+	enum ipc_drop why;
+	size_t n;
+
+	(void)state;
+	env.msg_case = PM__NETD_TO_CTRLD__MSG_NODE_KEYS;
+	env.node_keys = &nk;
+	nk.id = 9;
+	nk.node_public = (ProtobufCBinaryData){ 32, key };
+	nk.disco_public = (ProtobufCBinaryData){ 32, key };
+	n = pack(&env.base, buf);
+	assert_int_equal(ipc_decode(pol, buf, n, false, IPC_PHASE_RUN, 0, &m,
+	    &why), 0);
+	ipc_msg_free(&m);
+	nk.old_node_public = (ProtobufCBinaryData){ 32, key };
+	n = pack(&env.base, buf);
+	assert_int_equal(ipc_decode(pol, buf, n, false, IPC_PHASE_RUN, 0, &m,
+	    &why), 0);
+	ipc_msg_free(&m);
+	for (int bad = 0; bad < 3; bad++) {
+		nk.node_public.len = bad == 0 ? 33 : 32;
+		nk.disco_public.len = bad == 1 ? 0 : 32;
+		nk.old_node_public.len = bad == 2 ? 16 : 32;
+		n = pack(&env.base, buf);
+		assert_int_equal(ipc_decode(pol, buf, n, false, IPC_PHASE_RUN,
+		    0, &m, &why), -EBADMSG);
+		assert_int_equal(why, IPC_DROP_INVALID);
+	}
+	/* ctrld may not send NodeKeys to netd; netd may not ask ctrld. */
+	assert_int_equal(ipc_decode(ipc_policy(PM__PROC__PROC_CTRLD,
+	    PM__PROC__PROC_NETD), buf, n, false, IPC_PHASE_RUN, 0, &m, &why),
+	    -EBADMSG);
 }
 
 static void
@@ -330,6 +374,7 @@ main(void)
 		cmocka_unit_test(test_decode_ready),
 		cmocka_unit_test(test_decode_rejects),
 		cmocka_unit_test(test_decode_kind_not_on_channel),
+		cmocka_unit_test(test_node_keys),
 		cmocka_unit_test(test_every_channel_has_a_policy),
 		cmocka_unit_test(test_fd_passing_and_cutoff),
 		cmocka_unit_test(test_eof_and_replace),

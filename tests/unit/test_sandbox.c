@@ -47,6 +47,7 @@
 #include "log.h"
 #include "roles.h"	/* PM_SANITIZER_BUILD only */
 #include "sandbox.h"
+#include "statefile.h"
 
 #if defined(PM_SECCOMP_LOG) && PM_SECCOMP_LOG
 #define SECCOMP_LOG_BUILD 1
@@ -184,6 +185,9 @@ check_limits(enum sandbox_role role)
 	if (check_limit(RLIMIT_CORE, 0) || check_limit(RLIMIT_NPROC, 0) ||
 	    check_limit(RLIMIT_NOFILE, ctrld ? 4096 : 1024))
 		return 1;
+	/* ctrld and netd write their state files, dnsd nothing. */
+	if (role == SANDBOX_NETD)
+		return check_limit(RLIMIT_FSIZE, 4096);
 	if (!ctrld)
 		return check_limit(RLIMIT_FSIZE, 0);
 	CHILD_CHECK(getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur > 0);
@@ -649,8 +653,6 @@ static const struct probe child_probes[] = {
 	{ "socket(AF_UNIX)", op_unix_socket, FORBIDDEN },
 	{ "socket(SOCK_RAW)", op_raw_socket, FORBIDDEN },
 	{ "getsockopt(SO_TYPE)", op_getsockopt_type, FORBIDDEN },
-	{ "openat", op_openat, -EACCES },
-	{ "open", op_open, -EACCES },
 	{ "access", op_access, -EACCES },
 	{ "stat", op_stat, -EACCES },
 	{ "readlink", op_readlink, -EACCES },
@@ -665,13 +667,27 @@ static const struct probe udp_probes[] = {
 	{ "SO_RCVBUFFORCE", op_rcvbufforce, FORBIDDEN },
 };
 
+/* dnsd has no files at all; ctrld and netd may open files, but only in
+ * their root (here empty, so /etc/passwd is not there). */
+static const struct probe nofile_probes[] = {
+	{ "openat", op_openat, -EACCES },
+	{ "open", op_open, -EACCES },
+};
+static const struct probe statefile_probes[] = {
+	{ "openat", op_openat, -ENOENT },
+	{ "open", op_open, -ENOENT },
+};
+
 static const struct probe netd_probes[] = {
 	{ "socket(SOCK_STREAM)", op_tcp_socket, FORBIDDEN },
 };
 
+/* ctrld: TCP (and TLS) to the control server, UDP to a nameserver for
+ * its name, but no UDP options (no server sockets). */
 static const struct probe ctrld_probes[] = {
-	{ "socket(AF_INET, SOCK_DGRAM)", op_udp_socket, FORBIDDEN },
-	{ "socket(AF_INET, SOCK_STREAM)", op_tcp_socket, FORBIDDEN },
+	{ "socket(AF_INET, SOCK_DGRAM)", op_udp_socket, 0 },
+	{ "socket(AF_INET, SOCK_STREAM)", op_tcp_socket, 0 },
+	{ "SO_REUSEADDR", op_reuseaddr, FORBIDDEN },
 };
 
 /* ------------------------------------------------------------------ */
@@ -811,6 +827,10 @@ test_child_probes(void **state)
 	const struct fix *f = *state;
 
 	run_probes(f, child_probes, NPROBES(child_probes));
+	if (f->role == SANDBOX_DNSD)
+		run_probes(f, nofile_probes, NPROBES(nofile_probes));
+	else
+		run_probes(f, statefile_probes, NPROBES(statefile_probes));
 	if (f->role == SANDBOX_NETD || f->role == SANDBOX_DNSD)
 		run_probes(f, udp_probes, NPROBES(udp_probes));
 	if (f->role == SANDBOX_NETD)
@@ -902,6 +922,51 @@ test_enter_refuses(void **state)
 	assert_int_equal(chmod(f->root, 0755), 0);
 }
 
+/* ctrld and netd may use their own 0700 directory as root (it holds their
+ * keys) and write a state file there; dnsd may not, nor may a role use a
+ * directory another user owns or one with group/other bits. */
+static int
+child_state_root(const struct fix *f, const void *arg)
+{
+	char buf[8];
+
+	(void)arg;
+	enter(f);
+	CHILD_CHECK(statefile_write("k", "x\n", 2) == 0);
+	CHILD_CHECK(statefile_read("/k", buf, sizeof(buf)) == 2);
+	CHILD_CHECK(statefile_read("k.tmp", buf, sizeof(buf)) == -ENOENT);
+	return 0;
+}
+
+static void
+test_state_root(void **state)
+{
+	struct fix *f = *state, own = *f;
+	const struct sandbox_params p = {
+		.role = f->role, .user = "nobody", .uid = NOBODY_UID,
+		.gid = NOBODY_GID, .root_dir = f->root,
+	};
+	char file[PATH_MAX + 8], buf[8];
+
+	assert_int_equal(chown(f->root, NOBODY_UID, NOBODY_GID), 0);
+	assert_int_equal(chmod(f->root, 0700), 0);
+	if (f->role == SANDBOX_DNSD)
+		expect_exit(run_child(f, child_enter_only, &p), 1,
+		    "dnsd in a writable root");
+	else {
+		expect_exit(run_child(&own, child_state_root, NULL), 0,
+		    "state root");
+		snprintf(file, sizeof(file), "%s/k", f->root);
+		assert_int_equal(statefile_read(file, buf, sizeof(buf)), 2);
+		assert_int_equal(unlink(file), 0);
+		assert_int_equal(chmod(f->root, 0750), 0);
+		expect_exit(run_child(f, child_enter_only, &p), 1,
+		    "state root with group bits");
+	}
+	assert_int_equal(chown(f->root, 0, 0), 0);
+	assert_int_equal(chmod(f->root, 0755), 0);
+}
+
 static struct fix fx_privd = { .role = SANDBOX_PRIVD };
 static struct fix fx_netd = { .role = SANDBOX_NETD };
 static struct fix fx_ctrld = { .role = SANDBOX_CTRLD };
@@ -936,6 +1001,9 @@ main(void)
 		T(test_udp, fx_dnsd),
 		T(test_dnsd_tcp, fx_dnsd),
 		T(test_ctrld_unix_server, fx_ctrld),
+		T(test_state_root, fx_ctrld),
+		T(test_state_root, fx_netd),
+		T(test_state_root, fx_dnsd),
 	};
 
 	if (geteuid() != 0) {

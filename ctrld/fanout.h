@@ -1,0 +1,39 @@
+/*
+ * Fan-out (fanout.c): the netmap as desired state for netd (PeerUpdate
+ * transactions) and privd (NetState), sent only when it changed; and
+ * netd's direct endpoints, which MapRequest.Endpoints carries.
+ */
+#ifndef PM_CTRLD_FANOUT_H
+#define PM_CTRLD_FANOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "netmap.h"
+#include "prefs.h"
+
+#define FANOUT_EP_MAX	16
+#define FANOUT_EP_TEXT	64
+
+struct ctrld;
+
+/* After every applied netmap change (and prefs change). */
+void	fanout_apply(struct ctrld *, const struct netmap *, const struct prefs *);
+/* netd (re)connected: the next transaction replaces its whole set. */
+void	fanout_netd_restarted(void);
+/* A new channel to netd or dnsd (Pm__Proc): everything is sent again. */
+void	fanout_sibling_restarted(int proc);
+
+/* The peer's prefixes this node takes (tailscale's nmcfg): its own
+ * addresses; other AllowedIPs with accept_routes; /0 only from the chosen
+ * exit node.  Pointers into the node; at most `max`. */
+size_t	fanout_accepted(const struct prefs *, const struct nm_node *,
+	    char **out, size_t max);
+
+void	fanout_set_endpoints(char **eps, size_t n);
+bool	fanout_same_endpoints(char **eps, size_t n);
+json_t *fanout_endpoints_json(void);
+
+#endif
