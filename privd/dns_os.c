@@ -42,7 +42,10 @@ static unsigned ntail_search;
 static bool
 dns_on(const struct privd *pd)
 {
-	return pd->opt.dns_config != NULL || pd->opt.accept_dns;
+	/* A tailnet node always answers MagicDNS at quad-100, as tailscaled
+	 * does; plain WireGuard only when asked to. */
+	return pd->opt.wg_config == NULL || pd->opt.dns_config != NULL ||
+	    pd->opt.accept_dns;
 }
 
 static void

@@ -3,7 +3,8 @@
 #
 #   1. install build and test dependencies (packaging/install-deps.sh)
 #   2. create the role users (packaging/create-users.sh)
-#   3. build/          gcc, hardened, test hooks      -> unit + integration
+#   3. build/          gcc, hardened, test hooks      -> unit + integration,
+#                                                        the demo tailnet
 #   4. build-san/      clang, ASan+UBSan, libFuzzer   -> unit + integration,
 #                                                        each fuzzer for a
 #                                                        bounded time
@@ -78,6 +79,9 @@ if [ -f build/privd/privd ]; then
 	unit build gcc
 	note "integration tests"
 	integration build gcc
+	note "demo tailnet (what ./demo.sh shows)"
+	PRIVMESH_BUILD="$top/build" /usr/bin/python3 tests/demo_tailnet.py
+	count "demo" $?
 fi
 
 note "build-san (clang, ASan+UBSan, fuzzers)"

@@ -1,0 +1,153 @@
+"""A local demo tailnet: the test control server and three privmesh nodes,
+each in its own network namespace, joined with a pre-auth key; prints each
+node's `privmesh status` and pings across the tailnet.
+
+Run by ./demo.sh (after it installed and built everything) and by the test
+suite.  Everything lives in namespaces this script creates and deletes:
+
+    netns ctl:  br0 192.0.2.1/24, tests/testcontrol on 192.0.2.1:8080
+        |-- veth -- node-a  192.0.2.11
+        |-- veth -- node-b  192.0.2.12
+        `-- veth -- node-c  192.0.2.13
+
+  /usr/bin/python3 tests/demo_tailnet.py [--keep]
+
+--keep leaves the tailnet up until Ctrl-C and says how to talk to each node.
+Exit status 0 only if every node saw the other two and every ping answered.
+"""
+import ipaddress
+import os
+import signal
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "integration"))
+sys.path.insert(0, os.path.dirname(HERE))
+from pmtest import CLI, Netns, Suite, sh  # noqa: E402
+from tests.testcontrol.harness import TestControl  # noqa: E402
+
+NAMES = ("a", "b", "c")
+
+
+def wait(pred, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if pred():
+                return
+        except Exception:       # a node still starting: ask again
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"demo: timed out waiting for {what}")
+
+
+def backend(suite):
+    return suite.status()["backend"]
+
+
+def tailnet_ips(suite):
+    return [ipaddress.ip_interface(a).ip
+            for a in backend(suite)["self"]["addresses"]]
+
+
+def build_lab(made):
+    ctl = Netns()
+    made.append(ctl)
+    ctl.run("ip", "link", "add", "br0", "type", "bridge")
+    ctl.run("ip", "addr", "add", "192.0.2.1/24", "dev", "br0")
+    ctl.run("ip", "link", "set", "br0", "up")
+    return ctl
+
+
+def add_node(ctl, i, name, made):
+    ns = Netns()
+    made.append(ns)
+    host = f"pmdemo{name}{os.getpid() % 10000}"
+    sh("ip", "-n", ctl.name, "link", "add", host, "type", "veth",
+       "peer", "name", "eth0", "netns", ns.name)
+    ctl.run("ip", "link", "set", host, "master", "br0", "up")
+    ns.run("ip", "addr", "add", f"192.0.2.{11 + i}/24", "dev", "eth0")
+    ns.run("ip", "link", "set", "eth0", "up")
+    return ns, Suite(ns).start()
+
+
+def show(title, text):
+    print(f"\n--- {title} ---\n{text.rstrip()}", flush=True)
+
+
+def main():
+    keep = "--keep" in sys.argv[1:]
+    made, suites, tc = [], [], None
+    ok = True
+    try:
+        ctl = build_lab(made)
+        tc = TestControl(addr="192.0.2.1:8080", ns=ctl.name, keepalive=5.0)
+        tc.start()
+        key = tc.preauth_key(user="demo", reusable=True)
+        print(f"control server {tc.url} (netns {ctl.name}), pre-auth key "
+              f"{key}", flush=True)
+        nodes = []
+        for i, name in enumerate(NAMES):
+            ns, s = add_node(ctl, i, name, made)
+            suites.append(s)
+            nodes.append((f"node-{name}", ns, s))
+        for host, ns, s in nodes:
+            r = s.cli("up", "--login-server", tc.url, "--auth-key", key,
+                      "--hostname", host, "--timeout", "30", check=False)
+            print(f"{host}: privmesh up: "
+                  f"{'ok' if r.returncode == 0 else 'FAILED'} "
+                  f"{(r.stdout + r.stderr).strip()}", flush=True)
+            ok = ok and r.returncode == 0
+        for host, ns, s in nodes:
+            wait(lambda s=s: len(backend(s)["peers"]) == len(nodes) - 1 and
+                 len(s.status()["wireguard"]["peers"]) == len(nodes) - 1,
+                 30, f"{host} to see its peers")
+        host, ns, s = nodes[0]
+        show(f"{host}: privmesh ip", s.cli("ip").stdout)
+        print(flush=True)
+        for src_host, src_ns, _ in nodes:
+            for dst_host, _, dst in nodes:
+                if dst_host == src_host:
+                    continue
+                for ip in tailnet_ips(dst):
+                    r = src_ns.run("ping", "-c", "3", "-i", "0.2", "-W", "2",
+                                   str(ip), check=False)
+                    line = [ln for ln in r.stdout.splitlines()
+                            if "packets transmitted" in ln or "rtt" in ln]
+                    print(f"{src_host} -> {dst_host} {ip}: "
+                          f"{'ok' if r.returncode == 0 else 'FAILED'}  "
+                          f"{' | '.join(line)}", flush=True)
+                    ok = ok and r.returncode == 0
+        show(f"{host}: privmesh status", s.cli("status").stdout)
+        r = ns.run("dig", "+short", "+time=2", "+tries=1", "@100.100.100.100",
+                   "node-b.tailnet.test", "A", "node-b.tailnet.test", "AAAA",
+                   check=False)
+        show(f"{host}: dig @100.100.100.100 node-b.tailnet.test (MagicDNS)",
+             r.stdout)
+        ok = ok and r.returncode == 0 and len(r.stdout.split()) == 2
+        if keep:
+            print("\nThe tailnet keeps running until Ctrl-C. Talk to a node:")
+            for host, ns, s in nodes:
+                print(f"  {CLI} --socket {s.sock} status   "
+                      f"(ip netns exec {ns.name} ping ...)")
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+    finally:
+        for s in suites:
+            s.cleanup()
+        if tc is not None:
+            tc.cleanup()
+        for ns in made:
+            ns.delete()
+    print("\ndemo: " + ("every node reached every other over the tailnet"
+                        if ok else "some pings FAILED"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
