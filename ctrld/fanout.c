@@ -55,6 +55,31 @@ struct sent_peer {
 	uint8_t		 digest[32];
 };
 
+/* What fan-out derived from one peer, kept while its stamp (nm_node.mod)
+ * and the prefs stay the same: the digest of its TailnetPeer, and of what
+ * privd's NetState and dnsd's DnsConfig take from it.  A one-peer delta
+ * then costs one peer's work, not 10,000 peers' packing and hashing. */
+struct peer_cache {
+	int64_t		 id;
+	uint64_t	 mod;
+	bool		 usable;
+	uint8_t		 key[32];
+	uint8_t		 netd[32];	/* TailnetPeer, when usable */
+	uint8_t		 in[32];	/* names, addresses, AllowedIPs */
+};
+
+/* A peer that came, went or changed since the last fan-out. */
+struct touch {
+	struct peer_cache old;	/* valid if `had` */
+	bool		 had;
+	bool		 has;		/* in the map now, at fo.cache[idx] */
+	size_t		 idx;
+};
+
+/* Past this many changed peers netd's transaction is derived from the
+ * whole map (the per-peer path is for deltas). */
+#define TOUCH_MAX	64
+
 static struct {
 	struct sent_peer *sent;		/* sorted by key */
 	size_t		 nsent;
@@ -73,6 +98,16 @@ static struct {
 	uint8_t		 dns_digest[32];
 	bool		 dns_sent;
 	uint64_t	 dns_gen;
+	struct peer_cache *cache;	/* as nm->peers, by NodeID */
+	size_t		 ncache;
+	bool		 cache_ok;	/* cache matches the netmap now */
+	uint8_t		 prefs_digest[32];
+	uint64_t	 self_mod, dns_mod, filter_mod;	/* last seen */
+	bool		 privd_ok;	/* privd has the current NetState */
+	bool		 dns_ok;	/* dnsd's config was derived last time */
+	struct touch	 touched[TOUCH_MAX];	/* by the last cache_refresh */
+	size_t		 ntouched;
+	bool		 touch_all;	/* too many, or no cache before */
 } fo = { .netd_reset = true };
 
 static int
@@ -181,6 +216,172 @@ peer_usable(const struct nm_node *n)
 	return !n->expired && n->naddrs > 0;
 }
 
+/* The digest of the TailnetPeer netd would get for `n`. */
+static int
+peer_digest(const struct prefs *p, const struct nm_node *n, uint8_t out[32])
+{
+	Pm__TailnetPeer tp;
+	char *stackal[64], **al = stackal;
+
+	if (nalloc(n) > 64 && (al = calloc(nalloc(n), sizeof(*al))) == NULL)
+		return -ENOMEM;
+	peer_msg(p, n, &tp, al, nalloc(n));
+	digest(&tp.base, out);
+	if (al != stackal)
+		free(al);
+	return 0;
+}
+
+static void
+hash_str(crypto_generichash_state *st, const char *s)
+{
+	crypto_generichash_update(st, (const uint8_t *)s, strlen(s) + 1);
+}
+
+static void
+hash_strv(crypto_generichash_state *st, char **v, size_t n)
+{
+	uint64_t n64 = n;
+
+	crypto_generichash_update(st, (const uint8_t *)&n64, sizeof(n64));
+	for (size_t i = 0; i < n; i++)
+		hash_str(st, v[i]);
+}
+
+/* What privd's routes and dnsd's names take from a peer (is_exit_node
+ * and fanout_accepted read the names too). */
+static void
+peer_inputs(const struct nm_node *n, uint8_t out[32])
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, 32);
+	hash_str(&st, n->name);
+	hash_str(&st, n->hostname);
+	hash_strv(&st, n->addrs, n->naddrs);
+	hash_strv(&st, n->allowed, n->nallowed);
+	crypto_generichash_final(&st, out, 32);
+}
+
+/* The prefs fan-out reads. */
+static void
+prefs_digest(const struct prefs *p, uint8_t out[32])
+{
+	crypto_generichash_state st;
+	uint8_t flags[4] = { p->accept_routes, p->accept_dns,
+	    p->exit_node_allow_lan, p->advertise_exit_node };
+	size_t i;
+	json_t *v;
+
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st, flags, sizeof(flags));
+	hash_str(&st, p->exit_node);
+	json_array_foreach(p->advertise_routes, i, v)
+		if (json_is_string(v))
+			hash_str(&st, json_string_value(v));
+	crypto_generichash_final(&st, out, 32);
+}
+
+static void
+touch(const struct peer_cache *old, bool has, size_t idx)
+{
+	struct touch *t = &fo.touched[fo.ntouched];
+
+	if (fo.ntouched == TOUCH_MAX) {
+		fo.touch_all = true;
+		return;
+	}
+	t->had = old != NULL;
+	if (old != NULL)
+		t->old = *old;
+	t->has = has;
+	t->idx = idx;
+	fo.ntouched++;
+}
+
+/* One peer's cache entry, from the cache (`old`, NULL if none) when its
+ * stamp is known and unchanged (1), else derived again (0); *changed
+ * when privd's or dnsd's inputs from it differ from before. */
+static int
+cache_entry(const struct prefs *p, const struct nm_node *n,
+    const struct peer_cache *old, bool prefs_same, struct peer_cache *c,
+    bool *changed)
+{
+	if (old != NULL && prefs_same && n->mod != 0 && old->mod == n->mod) {
+		*c = *old;
+		return 1;
+	}
+	memset(c, 0, sizeof(*c));
+	c->id = n->id;
+	memcpy(c->key, n->key, 32);
+	c->mod = n->mod;
+	c->usable = peer_usable(n);
+	if (c->usable) {
+		peer_inputs(n, c->in);
+		if (peer_digest(p, n, c->netd) < 0)
+			return -ENOMEM;
+	}
+	if (old == NULL ? c->usable : (old->usable != c->usable ||
+	    (c->usable && memcmp(old->in, c->in, 32) != 0)))
+		*changed = true;
+	return 0;
+}
+
+/* Brings the per-peer cache up to the map (one merge pass: both are
+ * sorted by NodeID).  True when an input of privd's NetState or dnsd's
+ * DnsConfig from the peers may have changed. */
+static bool
+cache_refresh(const struct netmap *nm, const struct prefs *p,
+    bool prefs_same)
+{
+	struct peer_cache *nc = calloc(nm->npeers + 1, sizeof(*nc));
+	const struct peer_cache *old = fo.cache_ok ? fo.cache : NULL;
+	size_t j = 0, nold = old != NULL ? fo.ncache : 0;
+	bool changed = old == NULL;
+	int r;
+
+	fo.ntouched = 0;
+	fo.touch_all = old == NULL;
+	if (nc == NULL)
+		goto fail;
+	for (size_t i = 0; i < nm->npeers; i++) {
+		const struct nm_node *n = &nm->peers[i];
+		const struct peer_cache *o = NULL;
+
+		for (; j < nold && old[j].id < n->id; j++) {
+			touch(&old[j], false, 0);	/* gone */
+			if (old[j].usable)
+				changed = true;
+		}
+		if (j < nold && old[j].id == n->id)
+			o = &old[j++];
+		if ((r = cache_entry(p, n, o, prefs_same, &nc[i],
+		    &changed)) < 0)
+			goto fail;
+		if (r == 0)
+			touch(o, true, i);
+	}
+	for (; j < nold; j++) {
+		touch(&old[j], false, 0);
+		if (old[j].usable)
+			changed = true;
+	}
+	free(fo.cache);
+	fo.cache = nc;
+	fo.ncache = nm->npeers;
+	fo.cache_ok = true;
+	return changed;
+fail:
+	/* Without the cache every part is derived from scratch. */
+	free(nc);
+	free(fo.cache);
+	fo.cache = NULL;
+	fo.ncache = 0;
+	fo.cache_ok = false;
+	fo.touch_all = true;
+	return true;
+}
+
 /* ---- netd ---- */
 
 struct txn {
@@ -248,6 +449,137 @@ find_sent(const uint8_t key[32])
 	    key_cmp) : NULL;
 }
 
+static void
+self_digest(const struct netmap *nm, uint8_t out[32])
+{
+	crypto_generichash(out, 32, (const uint8_t *)"", 0, NULL, 0);
+	for (size_t i = 0; i < nm->self.naddrs; i++)
+		crypto_generichash(out, 32, (const uint8_t *)
+		    nm->self.addrs[i], strlen(nm->self.addrs[i]) + 1, out, 32);
+}
+
+/* Sorted-by-key edits of the sent set (a multiset, as the full path's). */
+static void
+sent_del(struct sent_peer *v, size_t *n, const uint8_t key[32])
+{
+	struct sent_peer *sp = *n ? bsearch(key, v, *n, sizeof(*v), key_cmp) :
+	    NULL;
+
+	if (sp == NULL)
+		return;
+	memmove(sp, sp + 1, (size_t)(v + *n - sp - 1) * sizeof(*v));
+	(*n)--;
+}
+
+static void
+sent_ins(struct sent_peer *v, size_t *n, const uint8_t key[32],
+    const uint8_t d[32])
+{
+	size_t lo = 0, hi = *n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (memcmp(v[mid].key, key, 32) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	memmove(&v[lo + 1], &v[lo], (*n - lo) * sizeof(*v));
+	memcpy(v[lo].key, key, 32);
+	memcpy(v[lo].digest, d, 32);
+	(*n)++;
+}
+
+/* netd's transaction from the peers touched since the last fan-out: the
+ * same upserts and removals as the full pass below, without walking the
+ * unchanged peers. */
+static int
+fanout_netd_delta(struct ctrld *cd, const struct netmap *nm,
+    const struct prefs *p)
+{
+	Pm__PeerUpdate u = PM__PEER_UPDATE__INIT;
+	Pm__TailnetPeer tps[TOUCH_MAX], *pp[TOUCH_MAX];
+	char **allowed[TOUCH_MAX] = { 0 };
+	ProtobufCBinaryData rm[TOUCH_MAX];
+	uint8_t rmkeys[TOUCH_MAX][32], self_d[32];
+	struct txn t = { .cd = cd, .peers = tps, .pp = pp, .rm = rm };
+	struct sent_peer *next = NULL;
+	size_t nnext = fo.nsent, nrm = 0, k;
+	bool changed = false;
+	int r = 0;
+
+	t.u = u;
+	t.u.generation = ++fo.gen;
+	self_digest(nm, self_d);
+	if (fo.ntouched == 0 && memcmp(self_d, fo.self_digest, 32) == 0)
+		return 0;
+	if ((next = malloc((fo.nsent + fo.ntouched + 1) * sizeof(*next)))
+	    == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (fo.nsent > 0)
+		memcpy(next, fo.sent, fo.nsent * sizeof(*next));
+	for (k = 0; k < fo.ntouched; k++)
+		if (fo.touched[k].had && fo.touched[k].old.usable)
+			sent_del(next, &nnext, fo.touched[k].old.key);
+	for (k = 0; k < fo.ntouched; k++) {
+		const struct touch *tc = &fo.touched[k];
+		const struct peer_cache *c = &fo.cache[tc->idx];
+		const struct nm_node *pn = &nm->peers[tc->idx];
+		const struct sent_peer *sp;
+
+		if (!tc->has || !c->usable)
+			continue;
+		sp = find_sent(c->key);
+		if (sp == NULL || memcmp(sp->digest, c->netd, 32) != 0) {
+			if ((allowed[k] = calloc(nalloc(pn), sizeof(char *)))
+			    == NULL) {
+				r = -ENOMEM;
+				goto out;
+			}
+			peer_msg(p, pn, &tps[k], allowed[k], nalloc(pn));
+			txn_add_peer(&t, &tps[k]);
+			changed = true;
+		}
+		sent_ins(next, &nnext, c->key, c->netd);
+	}
+	for (k = 0; k < fo.ntouched; k++)
+		if (fo.touched[k].had && fo.touched[k].old.usable &&
+		    (nnext == 0 || bsearch(fo.touched[k].old.key, next, nnext,
+		    sizeof(*next), key_cmp) == NULL))
+			memcpy(rmkeys[nrm++], fo.touched[k].old.key, 32);
+	qsort(rmkeys, nrm, 32, key_cmp);	/* in key order, as the full pass */
+	for (k = 0; k < nrm; k++) {
+		txn_add_remove(&t, rmkeys[k]);
+		changed = true;
+	}
+	if (memcmp(self_d, fo.self_digest, 32) != 0)
+		changed = true;
+	if (!changed)
+		goto out;
+	t.u.addresses = nm->self.addrs;
+	t.u.n_addresses = nm->self.naddrs;
+	txn_send(&t, false);
+	if ((r = t.err) < 0)
+		goto out;
+	free(fo.sent);
+	fo.sent = next;
+	fo.nsent = nnext;
+	next = NULL;
+	memcpy(fo.self_digest, self_d, 32);
+out:
+	if (r < 0) {
+		fo.netd_reset = true;
+		log_warnx("fan-out to netd: %s", strerror(-r));
+	}
+	for (k = 0; k < TOUCH_MAX; k++)
+		free(allowed[k]);
+	free(next);
+	return r;
+}
+
 static int
 fanout_netd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 {
@@ -259,6 +591,10 @@ fanout_netd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 	bool changed = false;
 	int r = 0;
 
+	if (!fo.netd_reset && fo.cache_ok && !fo.touch_all) {
+		free(next);
+		return fanout_netd_delta(cd, nm, p);
+	}
 	t.peers = calloc(n + 1, sizeof(*t.peers));
 	t.pp = calloc(n + 1, sizeof(*t.pp));
 	t.allowed = calloc(n + 1, sizeof(*t.allowed));
@@ -279,16 +615,19 @@ fanout_netd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 
 		if (!peer_usable(pn))
 			continue;
-		if ((t.allowed[i] = calloc(nalloc(pn), sizeof(char *)))
-		    == NULL) {
-			r = -ENOMEM;
-			goto out;
-		}
-		peer_msg(p, pn, tp, t.allowed[i], nalloc(pn));
 		memcpy(next[nnew].key, pn->key, 32);
-		digest(&tp->base, next[nnew].digest);
+		if (fo.cache_ok)
+			memcpy(next[nnew].digest, fo.cache[i].netd, 32);
+		else if ((r = peer_digest(p, pn, next[nnew].digest)) < 0)
+			goto out;
 		sp = fo.netd_reset ? NULL : find_sent(pn->key);
 		if (sp == NULL || memcmp(sp->digest, next[nnew].digest, 32)) {
+			if ((t.allowed[i] = calloc(nalloc(pn),
+			    sizeof(char *))) == NULL) {
+				r = -ENOMEM;
+				goto out;
+			}
+			peer_msg(p, pn, tp, t.allowed[i], nalloc(pn));
 			txn_add_peer(&t, tp);
 			changed = true;
 		}
@@ -302,11 +641,7 @@ fanout_netd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 			txn_add_remove(&t, fo.sent[i].key);
 			changed = true;
 		}
-	crypto_generichash(self_d, 32, (const uint8_t *)"", 0, NULL, 0);
-	for (size_t i = 0; i < nm->self.naddrs; i++)
-		crypto_generichash(self_d, 32, (const uint8_t *)
-		    nm->self.addrs[i], strlen(nm->self.addrs[i]) + 1, self_d,
-		    32);
+	self_digest(nm, self_d);
 	if (memcmp(self_d, fo.self_digest, 32) != 0)
 		changed = true;
 	if (!changed && !fo.netd_reset)
@@ -574,6 +909,7 @@ fanout_privd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 	uint8_t d[32];
 	int r;
 
+	fo.privd_ok = false;
 	if (rt == NULL || rtp == NULL) {
 		log_warnx("fan-out to privd: out of memory");
 		goto out;
@@ -625,8 +961,10 @@ fanout_privd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 	ns.advertise_routes = adv;
 	ns.n_advertise_routes = nadv;
 	digest(&ns.base, d);	/* id still 0: the content only */
-	if (fo.privd_sent && memcmp(d, fo.privd_digest, 32) == 0)
+	if (fo.privd_sent && memcmp(d, fo.privd_digest, 32) == 0) {
+		fo.privd_ok = true;
 		goto out;
+	}
 	ns.id = ++fo.privd_id;
 	env.msg_case = PM__CTRLD_TO_PRIVD__MSG_NET_STATE;
 	env.net_state = &ns;
@@ -636,6 +974,7 @@ fanout_privd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 	}
 	memcpy(fo.privd_digest, d, 32);
 	fo.privd_sent = true;
+	fo.privd_ok = true;
 	log_info("net state %llu to privd: %zu addresses, %zu routes",
 	    (unsigned long long)ns.id, ns.n_addresses, nrt);
 out:
@@ -765,6 +1104,7 @@ fanout_dnsd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 	const char *suffix;
 	uint8_t d[32];
 
+	fo.dns_ok = false;
 	extra = json_object_get(dns, "ExtraRecords");
 	nextra = json_array_size(extra);
 	b.cap = nm->npeers + 1 + nextra;
@@ -834,6 +1174,7 @@ fanout_dnsd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 		dc.n_routes = nroutes;
 	}
 	digest(&dc.base, d);
+	fo.dns_ok = true;
 	if (fo.dns_sent && memcmp(d, fo.dns_digest, 32) == 0)
 		goto out;
 	memcpy(fo.dns_digest, d, 32);
@@ -859,13 +1200,32 @@ fanout_apply(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 {
 	/* Without a self node (down, logout, another server) the state is
 	 * empty: peers, addresses and routes go, once something was sent. */
+	uint8_t pd[32];
+	bool prefs_same, peers_changed, same;
+
 	if (!nm->have_self && !fo.ever)
 		return;
 	fo.ever = true;
-	fanout_filter(cd, nm);
+	prefs_digest(p, pd);
+	prefs_same = fo.cache_ok && memcmp(pd, fo.prefs_digest, 32) == 0;
+	memcpy(fo.prefs_digest, pd, 32);
+	peers_changed = cache_refresh(nm, p, prefs_same);
+	/* Each part is derived again only when one of its inputs may have
+	 * changed (or was not delivered); what is sent stays the same. */
+	if (nm->filter_mod == 0 || nm->filter_mod != fo.filter_mod ||
+	    !fo.filter_sent)
+		fanout_filter(cd, nm);
 	fanout_netd(cd, nm, p);
-	fanout_privd(cd, nm, p);
-	fanout_dnsd(cd, nm, p);
+	same = !peers_changed && prefs_same && nm->self_mod != 0 &&
+	    nm->self_mod == fo.self_mod;
+	if (!same || !fo.privd_ok)
+		fanout_privd(cd, nm, p);
+	if (!same || nm->dns_mod == 0 || nm->dns_mod != fo.dns_mod ||
+	    !fo.dns_sent || !fo.dns_ok)
+		fanout_dnsd(cd, nm, p);
+	fo.filter_mod = nm->filter_mod;
+	fo.self_mod = nm->self_mod;
+	fo.dns_mod = nm->dns_mod;
 }
 
 void

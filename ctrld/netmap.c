@@ -249,12 +249,13 @@ remove_peer(struct netmap *nm, int64_t id)
 }
 
 static void
-apply_patch(struct netmap *nm, struct patch *p)
+apply_patch(struct netmap *nm, struct patch *p, uint64_t stamp)
 {
 	struct nm_node *n = netmap_peer(nm, p->id);
 
 	if (n == NULL)
 		return;		/* unknown NodeID: ignored, as map.go does */
+	n->mod = stamp;
 	if (p->derp != 0)
 		n->home_derp = p->derp;
 	if (p->has_endpoints) {
@@ -279,20 +280,25 @@ apply_patch(struct netmap *nm, struct patch *p)
 }
 
 static void
-apply_idbools(struct netmap *nm, json_t *online, json_t *seen)
+apply_idbools(struct netmap *nm, json_t *online, json_t *seen,
+    uint64_t stamp)
 {
 	const char *k;
 	json_t *v;
 
 	json_object_foreach(online, k, v) {
 		struct nm_node *n = netmap_peer(nm, strtoll(k, NULL, 10));
-		if (n != NULL)
+		if (n != NULL) {
 			n->online = json_is_true(v);
+			n->mod = stamp;
+		}
 	}
 	json_object_foreach(seen, k, v) {
 		struct nm_node *n = netmap_peer(nm, strtoll(k, NULL, 10));
-		if (n != NULL)
+		if (n != NULL) {
 			n->last_seen = json_is_true(v) ? (int64_t)time(NULL) : 0;
+			n->mod = stamp;
+		}
 	}
 }
 
@@ -376,9 +382,13 @@ merge_derpmap(struct netmap *nm, json_t *in)
 	nm->derpmap = dm;
 }
 
+/* The clock behind every stamp (see netmap.h). */
+static uint64_t nm_clock;
+
 static int
 commit(struct netmap *nm, struct parsed *p, char *err, size_t errlen)
 {
+	uint64_t stamp;
 	size_t want = p->full != NULL ? p->nfull : nm->npeers + p->nchanged;
 
 	if (want > NM_MAX_PEERS)
@@ -391,7 +401,10 @@ commit(struct netmap *nm, struct parsed *p, char *err, size_t errlen)
 		nm->peers = n;
 		nm->cap = want;
 	}
+	stamp = ++nm_clock;
 	if (p->self != NULL) {
+		p->self->mod = stamp;
+		nm->self_mod = stamp;
 		if (nm->have_self)
 			nm_node_free(&nm->self);
 		nm->self = *p->self;
@@ -399,6 +412,8 @@ commit(struct netmap *nm, struct parsed *p, char *err, size_t errlen)
 		nm->have_self = true;
 	}
 	if (p->full != NULL) {
+		for (size_t i = 0; i < p->nfull; i++)
+			p->full[i].mod = stamp;
 		nm_nodes_free(nm->peers, nm->npeers);
 		nm->peers = p->full;
 		nm->npeers = nm->cap = p->nfull;
@@ -409,19 +424,24 @@ commit(struct netmap *nm, struct parsed *p, char *err, size_t errlen)
 			nm->peers = NULL;
 		}
 	}
-	for (size_t i = 0; i < p->nchanged; i++)
+	for (size_t i = 0; i < p->nchanged; i++) {
+		p->changed[i].mod = stamp;
 		upsert(nm, &p->changed[i]);
+	}
 	for (size_t i = 0; i < p->nremoved; i++)
 		remove_peer(nm, p->removed[i]);
 	for (size_t i = 0; i < p->npatches; i++)
-		apply_patch(nm, &p->patches[i]);
-	apply_idbools(nm, p->online, p->seen);
+		apply_patch(nm, &p->patches[i], stamp);
+	apply_idbools(nm, p->online, p->seen, stamp);
 	if (p->derpmap != NULL)
 		merge_derpmap(nm, p->derpmap);
 	if (p->dns != NULL) {
+		nm->dns_mod = stamp;
 		json_decref(nm->dns);
 		nm->dns = json_incref(p->dns);
 	}
+	if (p->filter != NULL || p->filters != NULL)
+		nm->filter_mod = stamp;
 	apply_filters(nm, p->filter, p->filters);
 	apply_profiles(nm, p->profiles);
 	if (p->domain != NULL && p->domain[0] != '\0')

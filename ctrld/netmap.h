@@ -42,6 +42,7 @@ struct nm_node {
 	int64_t		 key_expiry;		/* KeyExpiry, Unix s; 0 never */
 	bool		 expired;		/* Expired */
 	bool		 machine_authorized;	/* MachineAuthorized */
+	uint64_t	 mod;	/* stamp of the apply that last changed it */
 };
 
 struct netmap {
@@ -56,6 +57,11 @@ struct netmap {
 	char		 domain[NM_NAME_MAX];	/* Domain */
 	uint64_t	 seq;		/* bumped on every applied change */
 	uint64_t	 keepalives;
+	/* Stamps of the apply that last set the self node, DNSConfig and
+	 * the packet filters.  Stamps (these and nm_node.mod) come from one
+	 * process-wide clock, never reused, so fan-out can keep what it
+	 * derived from a part while the stamp stays; 0 means unknown. */
+	uint64_t	 self_mod, dns_mod, filter_mod;
 };
 
 enum nm_result {

@@ -5,6 +5,9 @@
  * fan-out of an N-peer netmap (default 10000), then a one-peer endpoint
  * change.  Prints the time per fan-out and the datagrams and bytes each
  * sibling received: a one-peer change must send one peer, not the map.
+ * Then end to end, as ctrld handles a MapResponse: apply + fan-out of the
+ * full map, and of DELTAS one-peer deltas (PeersChanged and
+ * PeersChangedPatch in turn), mean and max (issue 5: < 5 ms).
  *
  *	usage: fanout_bench [peers]
  */
@@ -50,6 +53,8 @@ no_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	(void)arg;
 	return 0;
 }
+
+#define DELTAS	300
 
 struct sink {
 	int		 fd;
@@ -107,7 +112,7 @@ main(int argc, char **argv)
 	char *json = malloc(cap), one[512], err[256];
 	struct netmap nm;
 	struct prefs p;
-	double t;
+	double t, t_apply, sum = 0, max = 0;
 
 	if (peers < 1 || peers > NM_MAX_PEERS || json == NULL)
 		return 2;
@@ -135,16 +140,19 @@ main(int argc, char **argv)
 	}
 	len += (size_t)sprintf(json + len, "]}");
 	netmap_init(&nm);
+	t_apply = now_ms();
 	if (netmap_apply(&nm, json, len, true, err, sizeof(err)) != NM_APPLIED) {
 		fprintf(stderr, "apply: %s\n", err);
 		return 1;
 	}
+	t_apply = now_ms() - t_apply;
 	free(json);
 	prefs_default(&p);
 	printf("fan-out of a netmap with %zu peers\n", nm.npeers);
 	t = now_ms();
 	fanout_apply(&cd, &nm, &p);
 	t = now_ms() - t;
+	t_apply += t;
 	drain(&cd, s, 3);
 	report("first (everything):", t, s);
 	len = (size_t)sprintf(one, "{\"PeersChangedPatch\":[{\"NodeID\":%d,"
@@ -169,6 +177,41 @@ main(int argc, char **argv)
 	t = now_ms() - t;
 	drain(&cd, s, 3);
 	report("nothing changed:", t, s);
+	for (int i = 0; i < DELTAS; i++) {
+		int id = 2 + (i * 7919) % peers;
+
+		if (i % 2 == 0) {
+			len = (size_t)sprintf(one, "{\"PeersChanged\":[");
+			len += node(one + len, id);
+			len += (size_t)sprintf(one + len, "]}");
+			/* A new endpoint, so that netd has something to hear. */
+			memcpy(strstr(one, "198.51.100."), "203.0.113.", 10);
+			memmove(strstr(one, "203.0.113.") + 10,
+			    strstr(one, "203.0.113.") + 11,
+			    strlen(strstr(one, "203.0.113.") + 11) + 1);
+			len = strlen(one);
+		} else
+			len = (size_t)sprintf(one, "{\"PeersChangedPatch\":[{"
+			    "\"NodeID\":%d,\"Endpoints\":[\"203.0.113.%d:%d\"]}]}",
+			    id, i & 255, 1024 + i);
+		t = now_ms();
+		if (netmap_apply(&nm, one, len, false, err, sizeof(err)) !=
+		    NM_APPLIED) {
+			fprintf(stderr, "delta: %s\n", err);
+			return 1;
+		}
+		fanout_apply(&cd, &nm, &p);
+		t = now_ms() - t;
+		drain(&cd, s, 3);
+		sum += t;
+		if (t > max)
+			max = t;
+	}
+	printf("end to end (apply + fan-out):\n");
+	printf("  full map:                  %8.2f ms\n", t_apply);
+	report("one-peer delta, mean:", sum / DELTAS, s);
+	printf("  one-peer delta, max:       %8.2f ms (%d deltas; target "
+	    "< 5 ms)\n", max, DELTAS);
 	prefs_free(&p);
 	netmap_free(&nm);
 	return 0;
