@@ -3,6 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "dns_intercept.h"
 #include "log.h"
 #include "netd.h"
@@ -30,19 +31,6 @@ static struct {
 	size_t		 n, used;
 	uint8_t		 arena[DNS_BATCH_BYTES + 65536];
 } batch;
-
-static uint16_t
-rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void
-wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
 
 void
 dns_intercept_flush(struct netd *nd)

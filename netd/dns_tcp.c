@@ -20,6 +20,7 @@
 #include <sys/random.h>
 #include <uv.h>
 
+#include "bytes.h"
 #include "dns_intercept.h"
 #include "log.h"
 #include "netd.h"
@@ -58,35 +59,6 @@ static uint32_t generation;
 static uv_timer_t idle_timer;
 static bool timer_on;
 static struct netd *timer_nd;
-
-static uint32_t
-rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
-}
-
-static void
-wr32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint16_t
-rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void
-wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
 
 /* One segment from `srv`:53 to `cli`:cport. */
 static void

@@ -33,32 +33,6 @@ rules_free(struct frule *r, size_t n)
 }
 
 static int
-parse_prefix(const char *s, struct fprefix *p)
-{
-	char buf[64], *slash, *end;
-	unsigned long n;
-
-	if (strlen(s) >= sizeof(buf) || (slash = strchr(s, '/')) == NULL)
-		return -1;
-	memcpy(buf, s, (size_t)(slash - s));
-	buf[slash - s] = '\0';
-	memset(p->addr, 0, sizeof(p->addr));
-	if (inet_pton(AF_INET, buf, p->addr) == 1)
-		p->family = AF_INET;
-	else if (inet_pton(AF_INET6, buf, p->addr) == 1)
-		p->family = AF_INET6;
-	else
-		return -1;
-	errno = 0;
-	n = strtoul(slash + 1, &end, 10);
-	if (errno || *end || slash[1] == '\0' ||
-	    n > (p->family == AF_INET ? 32u : 128u))
-		return -1;
-	p->cidr = (uint8_t)n;
-	return 0;
-}
-
-static int
 add_rule(struct filter *f, const Pm__FilterRule *in)
 {
 	struct frule *r, *nv;
@@ -79,7 +53,7 @@ add_rule(struct filter *f, const Pm__FilterRule *in)
 	    (r->proto = calloc(in->n_proto + 1, 1)) == NULL)
 		return -ENOMEM;
 	for (size_t i = 0; i < in->n_src; i++) {
-		if (parse_prefix(in->src[i], &r->src[r->nsrc]) == 0)
+		if (nprefix_parse(in->src[i], &r->src[r->nsrc]) == 0)
 			r->nsrc++;
 		else
 			f->bad_strings++;
@@ -87,7 +61,7 @@ add_rule(struct filter *f, const Pm__FilterRule *in)
 	for (size_t i = 0; i < in->n_dst; i++) {
 		struct fdst *d = &r->dst[r->ndst];
 
-		if (parse_prefix(in->dst[i]->prefix, &d->p) < 0) {
+		if (nprefix_parse(in->dst[i]->prefix, &d->p) < 0) {
 			f->bad_strings++;
 			continue;
 		}
@@ -160,7 +134,7 @@ filter_free(struct filter *f)
 }
 
 static bool
-prefix_has(const struct fprefix *p, int family, const uint8_t *a)
+prefix_has(const struct nprefix *p, int family, const uint8_t *a)
 {
 	unsigned full = p->cidr / 8, rest = p->cidr % 8;
 

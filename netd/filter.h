@@ -21,21 +21,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "prefix.h"
+
 struct Pm__FilterUpdate;
 
-struct fprefix {
-	uint8_t		 family;	/* AF_INET or AF_INET6 */
-	uint8_t		 cidr;
-	uint8_t		 addr[16];
-};
-
 struct fdst {
-	struct fprefix	 p;
+	struct nprefix	 p;
 	uint16_t	 first, last;
 };
 
 struct frule {
-	struct fprefix	*src;
+	struct nprefix	*src;
 	size_t		 nsrc;
 	struct fdst	*dst;
 	size_t		 ndst;

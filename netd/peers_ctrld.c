@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "netd.h"
+#include "prefix.h"
 #include "ctrld_to_netd.pb-c.h"
 #include "netd_to_ctrld.pb-c.h"
 #include "privd_to_netd.pb-c.h"
@@ -32,15 +33,9 @@
 #define EP_TEXT		 64
 #define TAILNET_MTU	 1280
 
-struct pend_prefix {
-	int		 family;
-	uint8_t		 addr[16];
-	uint8_t		 cidr;
-};
-
 struct pend_peer {
 	uint8_t		 key[32];
-	struct pend_prefix *allowed;
+	struct nprefix *allowed;
 	size_t		 nallowed;
 	union wg_endpoint ep;
 	socklen_t	 eplen;
@@ -71,32 +66,6 @@ pend_clear(void)
 		free(st.up[i].allowed);
 	st.nup = st.nrm = 0;
 	st.open = st.reset = false;
-}
-
-static int
-parse_prefix(const char *s, struct pend_prefix *p)
-{
-	char buf[64], *slash, *end;
-	unsigned long n;
-
-	if (strlen(s) >= sizeof(buf) || (slash = strchr(s, '/')) == NULL)
-		return -1;
-	memcpy(buf, s, (size_t)(slash - s));
-	buf[slash - s] = '\0';
-	memset(p->addr, 0, sizeof(p->addr));
-	if (inet_pton(AF_INET, buf, p->addr) == 1)
-		p->family = AF_INET;
-	else if (inet_pton(AF_INET6, buf, p->addr) == 1)
-		p->family = AF_INET6;
-	else
-		return -1;
-	errno = 0;
-	n = strtoul(slash + 1, &end, 10);
-	if (errno || *end || slash[1] == '\0' ||
-	    n > (p->family == AF_INET ? 32u : 128u))
-		return -1;
-	p->cidr = (uint8_t)n;
-	return 0;
 }
 
 /* "1.2.3.4:5" or "[::1]:5" (Go's netip.AddrPort text). */
@@ -169,7 +138,7 @@ pend_peer(const Pm__TailnetPeer *tp)
 	if (n > 0 && (pp->allowed = calloc(n, sizeof(*pp->allowed))) == NULL)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		if (parse_prefix(tp->allowed_ips[i],
+		if (nprefix_parse(tp->allowed_ips[i],
 		    &pp->allowed[pp->nallowed]) == 0)
 			pp->nallowed++;
 		else
