@@ -266,8 +266,8 @@ print_backend(json_t *b)
 	if (*gets_(b, "error", ""))
 		printf("error: %s\n", gets_(b, "error", ""));
 	if (self != NULL)
-		printf("%-40s %-32s %-8s %s\n", "ADDRESSES", "NAME", "OS",
-		    "ONLINE");
+		printf("%-40s %-32s %-8s %-8s %s\n", "ADDRESSES", "NAME", "OS",
+		    "ONLINE", "PATH");
 	for (int pass = 0; self != NULL && pass < 2; pass++) {
 		json_t *list = pass == 0 ? json_pack("[O]", self) :
 		    json_incref(json_object_get(b, "peers"));
@@ -285,11 +285,12 @@ print_backend(json_t *b)
 					    sizeof(addrs) - strlen(addrs), "%s%s",
 					    j ? " " : "", one);
 			}
-			printf("%-40s %-32s %-8s %s\n", addrs,
+			printf("%-40s %-32s %-8s %-8s %s\n", addrs,
 			    gets_(p, "name", gets_(p, "hostname", "-")),
 			    gets_(p, "os", "-"), pass == 0 ? "self" :
 			    json_is_true(on) ? "online" : json_is_false(on) ?
-			    "offline" : "-");
+			    "offline" : "-", pass == 0 ? "-" :
+			    gets_(p, "path", "-"));
 		}
 		json_decref(list);
 	}

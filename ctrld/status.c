@@ -118,6 +118,63 @@ child_entry(struct status_req *req, Pm__Proc p)
 	return e;
 }
 
+/* The WireGuard peer (netd's view) whose key is `nodekey` ("nodekey:<hex>"). */
+static json_t *
+wg_peer_of(json_t *wg, const char *nodekey)
+{
+	unsigned char raw[32];
+	char b64k[sodium_base64_ENCODED_LEN(32,
+	    sodium_base64_VARIANT_ORIGINAL)];
+	const char *hex = strchr(nodekey, ':');
+	json_t *p;
+	size_t i;
+
+	if (wg == NULL || hex == NULL || sodium_hex2bin(raw, sizeof(raw),
+	    hex + 1, strlen(hex + 1), NULL, NULL, NULL) != 0)
+		return NULL;
+	sodium_bin2base64(b64k, sizeof(b64k), raw, sizeof(raw),
+	    sodium_base64_VARIANT_ORIGINAL);
+	json_array_foreach(json_object_get(wg, "peers"), i, p) {
+		const char *pk = json_string_value(json_object_get(p,
+		    "public_key"));
+
+		if (pk != NULL && strcmp(pk, b64k) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+/*
+ * Each tailnet peer's path as tailscale status shows it: "direct IP:port"
+ * once a WireGuard handshake went over that endpoint, "idle" while none
+ * has, "-" when netd has no such peer (not usable, or not sent yet).
+ * Relayed paths ("relay \"region\"") come with DERP.
+ */
+static void
+add_paths(json_t *backend, json_t *wg)
+{
+	json_t *p, *w;
+	size_t i;
+	char path[96];
+
+	json_array_foreach(json_object_get(backend, "peers"), i, p) {
+		const char *key = json_string_value(json_object_get(p, "key"));
+		const char *ep;
+
+		w = key != NULL ? wg_peer_of(wg, key) : NULL;
+		ep = w != NULL ? json_string_value(json_object_get(w,
+		    "endpoint")) : NULL;
+		if (w == NULL)
+			snprintf(path, sizeof(path), "-");
+		else if (json_integer_value(json_object_get(w,
+		    "latest_handshake")) > 0 && ep != NULL && *ep != '\0')
+			snprintf(path, sizeof(path), "direct %s", ep);
+		else
+			snprintf(path, sizeof(path), "idle");
+		json_object_set_new(p, "path", json_string(path));
+	}
+}
+
 static void
 finish(struct status_req *req)
 {
@@ -136,8 +193,11 @@ finish(struct status_req *req)
 			json_object_set(rep, "wireguard", req->wg);
 		if (req->dns != NULL)
 			json_object_set(rep, "dns", req->dns);
-		json_object_set_new(rep, "backend",
-		    control_status_json(&req->cd->ctl));
+		json_t *backend = control_status_json(&req->cd->ctl);
+
+		if (backend != NULL)
+			add_paths(backend, req->wg);
+		json_object_set_new(rep, "backend", backend);
 		api_reply(req->conn, rep);
 	} else
 		json_decref(procs);

@@ -185,6 +185,10 @@ def test_three_nodes_ping_each_other_over_wireguard(tailnet):
         assert line, text
         assert str(m.addr(4)) in line[0] and str(m.addr(6)) in line[0]
         assert "online" in line[0], line[0]
+        # the path: a handshake went over the peer's direct endpoint
+        assert f"direct {m.underlay}:41641" in line[0], line[0]
+    for p in a.backend()["peers"]:
+        assert p["path"].startswith("direct 192.0.2.1"), p
 
 
 def test_deleted_node_disappears_and_its_wireguard_peer_goes(tailnet):
@@ -227,6 +231,34 @@ def test_control_restart_keeps_tunnels(tailnet):
              timeout=30, what="every node reconnected")
     time.sleep(1)
     all_see_each_other(nodes)
+    ping_all(nodes, timeout=5)
+
+
+@pytest.mark.parametrize("kind,text", [
+    ("bad_zstd", "zstd"),
+    ("bad_noise", "noise"),
+])
+def test_server_garbage_leaves_tunnels_up(tailnet, kind, text):
+    """A control server sending garbage: a clear error in status, ctrld
+    reconnects, and the tunnels never stop carrying traffic."""
+    tc, nodes = tailnet
+    all_see_each_other(nodes)
+    ping_all(nodes)
+    a = nodes[0]
+    before = a.backend()
+    tc.fault(kind, node=a.hostname, count=-1)
+    wait_for(lambda: text in a.backend()["last_error"], timeout=15,
+             what=f"{kind}: error mentioning {text!r} in status")
+    ping_all(nodes, timeout=5)        # while ctrld keeps failing
+    assert len(a.wg_keys()) == 2
+    tc.clear_faults()
+    wait_for(lambda: a.backend()["connected"] and
+             a.backend()["reconnects"] > before["reconnects"] and
+             a.backend()["error"] == "", timeout=30,
+             what="reconnected once the server behaves")
+    assert a.backend()["errors"] > before["errors"]
+    procs = {p["name"]: p for p in a.suite.status()["processes"]}
+    assert procs["ctrld"]["restarts"] == 0
     ping_all(nodes, timeout=5)
 
 
