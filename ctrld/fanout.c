@@ -526,12 +526,15 @@ fanout_netd_delta(struct ctrld *cd, const struct netmap *nm,
 			sent_del(next, &nnext, fo.touched[k].old.key);
 	for (k = 0; k < fo.ntouched; k++) {
 		const struct touch *tc = &fo.touched[k];
-		const struct peer_cache *c = &fo.cache[tc->idx];
-		const struct nm_node *pn = &nm->peers[tc->idx];
+		const struct peer_cache *c;
+		const struct nm_node *pn;
 		const struct sent_peer *sp;
 
-		if (!tc->has || !c->usable)
+		/* A removed peer has no entry (the netmap may be empty). */
+		if (!tc->has || !fo.cache[tc->idx].usable)
 			continue;
+		c = &fo.cache[tc->idx];
+		pn = &nm->peers[tc->idx];
 		sp = find_sent(c->key);
 		if (sp == NULL || memcmp(sp->digest, c->netd, 32) != 0) {
 			if ((allowed[k] = calloc(nalloc(pn), sizeof(char *)))

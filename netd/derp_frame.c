@@ -392,6 +392,8 @@ reader_header(struct derp_reader *r, const uint8_t **data, size_t *len)
 
 	if (n > *len)
 		n = *len;
+	if (n == 0)		/* asked with no bytes: `*data` may be NULL */
+		return DERP_READ_MORE;
 	memcpy(r->hdr + r->hdr_have, *data, n);
 	r->hdr_have += n;
 	*data += n;
