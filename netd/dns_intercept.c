@@ -1,4 +1,5 @@
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -173,63 +174,73 @@ dns_intercept(struct netd *nd, uint8_t *buf, size_t len)
 	return false;
 }
 
-void
-dns_ip_send(struct netd *nd, bool v6, const uint8_t *src, const uint8_t *dst,
-    uint8_t proto, uint8_t *l4, size_t l4len, size_t csum_off)
+/*
+ * The IP header for l4len bytes of payload at ip; returns its length.
+ * IPv4 IDs advance by nid: the segments of a USO super-packet take
+ * consecutive ones, the kernel numbering them from the first.
+ */
+static size_t
+ip_hdr(uint8_t *ip, bool v6, const uint8_t *src, const uint8_t *dst,
+    uint8_t proto, size_t l4len, unsigned nid)
 {
-	static uint8_t out[OFFLOAD_VNET_HDR_LEN + 40 + 65536];
 	static uint16_t ip_id;
-	uint8_t *ip = out + OFFLOAD_VNET_HDR_LEN, pseudo[40];
-	size_t hl = v6 ? 40 : 20, alen = v6 ? 16 : 4, plen;
-	uint32_t sum;
 
-	if (l4len > 65535 - hl || nd->tun_fd < 0)
-		return;
-	memset(out, 0, OFFLOAD_VNET_HDR_LEN);	/* no offload requested */
-	memset(ip, 0, hl);
 	if (v6) {
+		memset(ip, 0, 40);
 		ip[0] = 0x60;
 		wr16(ip + 4, (uint16_t)l4len);
 		ip[6] = proto;
 		ip[7] = 64;
 		memcpy(ip + 8, src, 16);
 		memcpy(ip + 24, dst, 16);
-	} else {
-		ip[0] = 0x45;
-		wr16(ip + 2, (uint16_t)(20 + l4len));
-		wr16(ip + 4, ++ip_id);
-		wr16(ip + 6, 0x4000);		/* DF */
-		ip[8] = 64;
-		ip[9] = proto;
-		memcpy(ip + 12, src, 4);
-		memcpy(ip + 16, dst, 4);
-		wr16(ip + 10, offload_csum_fold(offload_csum_add(0, ip, 20)));
+		return 40;
 	}
-	/* Pseudo-header: addresses, protocol, L4 length (RFC 768, 8200 8.1). */
-	memcpy(pseudo, src, alen);
-	memcpy(pseudo + alen, dst, alen);
-	sum = offload_csum_add(0, pseudo, 2 * alen);
-	if (v6) {
-		memset(pseudo, 0, 8);
-		pseudo[2] = (uint8_t)(l4len >> 8);
-		pseudo[3] = (uint8_t)l4len;
-		pseudo[7] = proto;
-		sum = offload_csum_add(sum, pseudo, 8);
-	} else {
-		memset(pseudo, 0, 4);
-		pseudo[1] = proto;
-		pseudo[2] = (uint8_t)(l4len >> 8);
-		pseudo[3] = (uint8_t)l4len;
-		sum = offload_csum_add(sum, pseudo, 4);
-	}
+	memset(ip, 0, 20);
+	ip[0] = 0x45;
+	wr16(ip + 2, (uint16_t)(20 + l4len));
+	wr16(ip + 4, (uint16_t)(ip_id + 1));
+	ip_id = (uint16_t)(ip_id + nid);
+	wr16(ip + 6, 0x4000);		/* DF */
+	ip[8] = 64;
+	ip[9] = proto;
+	memcpy(ip + 12, src, 4);
+	memcpy(ip + 16, dst, 4);
+	wr16(ip + 10, offload_csum_fold(offload_csum_add(0, ip, 20)));
+	return 20;
+}
+
+/* Pseudo-header sum (RFC 768, 8200 8.1), not folded. */
+static uint32_t
+pseudo_sum(bool v6, const uint8_t *src, const uint8_t *dst, uint8_t proto,
+    size_t l4len)
+{
+	size_t alen = v6 ? 16 : 4;
+
+	return offload_csum_add(offload_csum_add(0, src, alen), dst, alen) +
+	    proto + (uint32_t)(l4len >> 16) + (uint32_t)(l4len & 0xffff);
+}
+
+void
+dns_ip_send(struct netd *nd, bool v6, const uint8_t *src, const uint8_t *dst,
+    uint8_t proto, uint8_t *l4, size_t l4len, size_t csum_off)
+{
+	static uint8_t out[OFFLOAD_VNET_HDR_LEN + 40 + 65536];
+	uint8_t *ip = out + OFFLOAD_VNET_HDR_LEN;
+	size_t hl;
+	uint32_t sum;
+
+	if (l4len > 65535 - 40 || nd->tun_fd < 0)
+		return;
+	memset(out, 0, OFFLOAD_VNET_HDR_LEN);	/* no offload requested */
+	hl = ip_hdr(ip, v6, src, dst, proto, l4len, 1);
 	wr16(l4 + csum_off, 0);
-	sum = offload_csum_add(sum, l4, l4len);
+	sum = offload_csum_add(pseudo_sum(v6, src, dst, proto, l4len), l4,
+	    l4len);
 	uint16_t c = offload_csum_fold(sum);
 	/* UDP sends 0 as all ones (RFC 768); for TCP both mean the same. */
 	wr16(l4 + csum_off, c == 0 ? 0xffff : c);
 	memcpy(ip + hl, l4, l4len);
-	plen = hl + l4len;
-	if (write(nd->tun_fd, out, OFFLOAD_VNET_HDR_LEN + plen) < 0)
+	if (write(nd->tun_fd, out, OFFLOAD_VNET_HDR_LEN + hl + l4len) < 0)
 		dns_icpt_ctr.tun_write_errors++;
 }
 
@@ -249,6 +260,113 @@ udp_reply(struct netd *nd, const Pm__DnsPacket *p)
 	    IPPROTO_UDP_, l4, 8 + n, 6);
 }
 
+/*
+ * UDP segmentation offload on the way back: answers of one size to one
+ * client socket in a batch from dnsd go into the TUN as one super-packet
+ * (VIRTIO_NET_HDR_GSO_UDP_L4, partial checksum), which the kernel routes
+ * and looks up once and cuts into datagrams at the socket (the socket has
+ * no UDP_GRO, so udp_rcv_segment()).  One write instead of one per answer:
+ * the per-write IP input, route lookup and wake-up were most of the cost.
+ */
+#define USO_SEGS	64	/* the kernel's UDP_MAX_SEGMENTS (older ones) */
+#define USO_FLOWS	32	/* client sockets x answer sizes per batch */
+#ifndef VIRTIO_NET_HDR_GSO_UDP_L4
+#define VIRTIO_NET_HDR_GSO_UDP_L4	5	/* virtio 1.2, 5.1.6.2; older headers lack it */
+#endif
+
+static struct uso_flow {
+	const Pm__DnsPacket	*p[USO_SEGS];
+	unsigned		 n;
+} flows[USO_FLOWS];
+static unsigned nflows;
+static bool uso_off;		/* the kernel refused a UDP GSO write */
+
+static bool
+same_flow(const Pm__DnsPacket *a, const Pm__DnsPacket *b)
+{
+	return a->client_port == b->client_port &&
+	    a->msg.len == b->msg.len && a->client.len == b->client.len &&
+	    a->server.len == b->server.len &&
+	    memcmp(a->client.data, b->client.data, a->client.len) == 0 &&
+	    memcmp(a->server.data, b->server.data, a->server.len) == 0;
+}
+
+static void
+uso_send(struct netd *nd, struct uso_flow *f)
+{
+	static uint8_t out[OFFLOAD_VNET_HDR_LEN + 65536];
+	const Pm__DnsPacket *p = f->p[0];
+	struct virtio_net_hdr h;
+	uint8_t *ip = out + OFFLOAD_VNET_HDR_LEN, *udp;
+	bool v6 = p->client.len == 16;
+	size_t seg = p->msg.len, l4len = 8 + f->n * seg, hl;
+
+	if (f->n == 1 || uso_off || nd->tun_fd < 0)
+		goto one_by_one;
+	hl = ip_hdr(ip, v6, p->server.data, p->client.data, IPPROTO_UDP_,
+	    l4len, f->n);
+	udp = ip + hl;
+	wr16(udp, DNS_PORT);
+	wr16(udp + 2, (uint16_t)p->client_port);
+	wr16(udp + 4, (uint16_t)l4len);
+	/* Partial: the pseudo-header sum, folded, not complemented. */
+	wr16(udp + 6, (uint16_t)~offload_csum_fold(pseudo_sum(v6,
+	    p->server.data, p->client.data, IPPROTO_UDP_, l4len)));
+	for (unsigned i = 0; i < f->n; i++)
+		memcpy(udp + 8 + i * seg, f->p[i]->msg.data, seg);
+	memset(&h, 0, sizeof(h));
+	h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	h.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4;
+	h.hdr_len = htole16((uint16_t)(hl + 8));
+	h.gso_size = htole16((uint16_t)seg);
+	h.csum_start = htole16((uint16_t)hl);
+	h.csum_offset = htole16(6);
+	memcpy(out, &h, sizeof(h));
+	if (write(nd->tun_fd, out, OFFLOAD_VNET_HDR_LEN + hl + l4len) >= 0) {
+		dns_icpt_ctr.uso_writes++;
+		f->n = 0;
+		return;
+	}
+	if (errno != EINVAL) {
+		dns_icpt_ctr.tun_write_errors++;
+		f->n = 0;
+		return;
+	}
+	uso_off = true;
+	log_warn("TUN refuses UDP segmentation offload: one write per "
+	    "DNS answer from now on");
+one_by_one:
+	for (unsigned i = 0; i < f->n; i++)
+		udp_reply(nd, f->p[i]);
+	f->n = 0;
+}
+
+static void
+udp_queue_reply(struct netd *nd, const Pm__DnsPacket *p)
+{
+	struct uso_flow *f;
+	unsigned i;
+
+	if (uso_off || p->msg.len == 0 || p->msg.len > 65535 - 8 - 40) {
+		udp_reply(nd, p);
+		return;
+	}
+	for (i = 0; i < nflows; i++)
+		if (same_flow(flows[i].p[0], p))
+			break;
+	if (i == nflows) {
+		if (nflows == USO_FLOWS) {
+			udp_reply(nd, p);
+			return;
+		}
+		flows[nflows++].n = 0;
+	}
+	f = &flows[i];
+	if (f->n == USO_SEGS || 40 + 8 + (f->n + 1) * p->msg.len > 65535)
+		uso_send(nd, f);
+	f->p[f->n++] = p;
+}
+
 void
 dns_intercept_replies(struct netd *nd, const Pm__DnsPackets *ps)
 {
@@ -258,10 +376,13 @@ dns_intercept_replies(struct netd *nd, const Pm__DnsPackets *ps)
 		/* check_dns_packets() held the source to quad-100. */
 		dns_icpt_ctr.replies++;
 		if (p->tcp_conn == 0)
-			udp_reply(nd, p);
+			udp_queue_reply(nd, p);
 		else if (!dns_tcp_reply(nd, p->tcp_conn, p->client.len == 16,
 		    p->client.data, (uint16_t)p->client_port, p->msg.data,
 		    p->msg.len))
 			dns_icpt_ctr.bad_replies++;
 	}
+	for (unsigned i = 0; i < nflows; i++)
+		uso_send(nd, &flows[i]);
+	nflows = 0;
 }

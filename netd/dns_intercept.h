@@ -9,8 +9,9 @@
  *               responder: handshake, in-order data, RFC 7766 framing)
  *   end of the TUN wakeup -> dns_intercept_flush(): one NetdToDnsd datagram
  *               per batch of up to DNS_BATCH_MAX queries
- *   dnsd -> replies -> dns_intercept_replies(): IPv4/IPv6 + UDP with full
- *               checksums, written to the TUN; TCP answers to dns_tcp.c
+ *   dnsd -> replies -> dns_intercept_replies(): IPv4/IPv6 + UDP, written
+ *               to the TUN; answers of one size to one client socket go
+ *               as one UDP GSO super-packet; TCP answers to dns_tcp.c
  *
  * State lives in these files (not struct netd) so the hooks in tun.c and
  * from_dnsd.c stay one line each.
@@ -30,7 +31,8 @@ typedef struct Pm__DnsPackets Pm__DnsPackets;
 
 struct dns_icpt_counters {
 	uint64_t	udp_queries, tcp_queries, replies, bad_replies,
-			batch_full, send_errors, tun_write_errors;
+			batch_full, send_errors, tun_write_errors,
+			uso_writes;
 };
 extern struct dns_icpt_counters dns_icpt_ctr;
 

@@ -18,7 +18,7 @@ Two comparisons, taking turns for --rounds rounds:
 Each run: dnsperf -l --seconds, -c 8 -T 2 -q 500 (queries per second over the
 whole run), with the CPU seconds per second each server process used
 (netd and dnsd for privmesh, dnsmasq for dnsmasq, plus unbound when
-forwarding).
+forwarding) and dnsperf's own (the load generator shares the cores).
 p99 latency comes from a second, shorter dnsperf -v run per
 server at the same load.  Prints every run, the medians, the ratios and
 dnsd's (and netd's) RSS.  Everything shares the machine's 2 cores: dnsperf,
@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -151,6 +152,12 @@ remote-control:
         lost = re.search(r"Queries lost:\s+(\d+)", out).group(1)
         return qps, int(lost)
 
+    def children_cpu(self):
+        """CPU seconds of waited-for children: dnsperf (`ip netns exec`
+        execs in place, so the child is dnsperf itself)."""
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+
     def cpu(self, pid):
         """utime + stime of a process, in seconds."""
         with open(f"/proc/{pid}/stat") as f:
@@ -185,11 +192,13 @@ remote-control:
                 for name, server, port, qf in pair:
                     pids = self.pids(kind, name)
                     before = {n: self.cpu(p) for n, p in pids.items()}
+                    gen = self.children_cpu()
                     qps, lost = self.dnsperf(server, port, qf,
                                              self.args.seconds)
+                    gen = (self.children_cpu() - gen) / self.args.seconds
                     cpu = " ".join(
                         f"{n} {(self.cpu(p) - before[n]) / self.args.seconds:.2f}"
-                        for n, p in pids.items())
+                        for n, p in pids.items()) + f" dnsperf {gen:.2f}"
                     res.setdefault((kind, name), []).append(qps)
                     print(f"round {r + 1} {kind:7s} {name:8s} {qps:10.0f} qps"
                           f"  lost {lost:5d}  cpu/s: {cpu}", flush=True)

@@ -732,3 +732,41 @@ def test_privd_bounds_upstream_socket_requests(node):
     # dnsd took what came (its stock is bounded) and still answers
     assert node.q("www.home.arpa")[1] == ["192.0.2.80"]
     assert node.q("alpha.tail.example")[1] == ["100.64.0.2"]
+
+
+@pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6])
+def test_udp_burst_one_socket_coalesced(node, family):
+    """200 queries sent at once from one socket: every answer arrives, once,
+    matched by ID, whole.  netd sends equal-size answers to one socket as
+    UDP GSO super-packets; a packet socket on pm0 sees them before the
+    kernel cuts them up, so at least one carries several answers."""
+    v6 = family == socket.AF_INET6
+    code = (
+        "import socket,struct,time\n"
+        "p=socket.socket(socket.AF_PACKET,socket.SOCK_DGRAM,"
+        "socket.htons(3)); p.bind(('pm0',0)); p.setblocking(False)\n"
+        f"s=socket.socket({int(family)},socket.SOCK_DGRAM)\n"
+        "s.setsockopt(socket.SOL_SOCKET,socket.SO_RCVBUF,1<<20)\n"
+        "s.settimeout(3)\n"
+        "for i in range(200):\n"
+        "  q=struct.pack('>HHHHHH',i,0x100,1,0,0,0)+b'\\x05alpha\\x04tail"
+        f"\\x07example\\x00'+struct.pack('>HH',{28 if v6 else 1},1)\n"
+        f"  s.sendto(q,('{Q6 if v6 else Q4}',53))\n"
+        "ids=set(); lens=set()\n"
+        "try:\n"
+        "  while len(ids)<200:\n"
+        "    m=s.recv(4096); lens.add(len(m))\n"
+        f"    assert m[-{16 if v6 else 4}:]==bytes.fromhex("
+        f"'{'fd7a115ca1e000000000000000000002' if v6 else '64400002'}'), m.hex()\n"
+        "    i=struct.unpack('>H',m[:2])[0]; assert i not in ids; ids.add(i)\n"
+        "except socket.timeout: pass\n"
+        "time.sleep(0.2); big=0\n"
+        "while True:\n"
+        "  try: d=p.recv(65535)\n"
+        "  except BlockingIOError: break\n"
+        f"  if d[0]>>4=={6 if v6 else 4}: big=max(big,len(d))\n"
+        "print(len(ids),len(lens),big//max(lens))\n")
+    out = node.ns.run(sys.executable, "-c", code).stdout.split()
+    assert out[0] == "200" and out[1] == "1", out
+    assert int(out[2]) >= 2, f"no answers coalesced: {out}"
+    assert "refuses UDP segmentation offload" not in node.suite.logs()
