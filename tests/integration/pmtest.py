@@ -5,6 +5,7 @@ Every test runs privd in a fresh network namespace of its own, with its state
 and socket under a fresh directory, and tears all of it down afterwards.
 """
 import ctypes
+import errno
 import json
 import os
 import re
@@ -162,7 +163,17 @@ class Suite:
     def channel_fd(self, sender, receiver):
         """A duplicate of `sender`'s end of its channel to `receiver`."""
         if sender != "privd":
-            return getfd(self.pid(sender), FD_OF[receiver])
+            # Right after a sibling restarted, privd reports it running
+            # before `sender` has installed the new channel at its fixed
+            # descriptor: wait for it rather than race.
+            deadline = time.time() + 5
+            while True:
+                try:
+                    return getfd(self.pid(sender), FD_OF[receiver])
+                except OSError as e:
+                    if e.errno != errno.EBADF or time.time() > deadline:
+                        raise
+                    time.sleep(0.05)
         # privd's ends are not at fixed numbers: find the one whose peer is
         # the receiver's fd 3, through sock_diag (ss).
         want = socket_inode(self.pid(receiver), FD_OF["privd"])
