@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -31,6 +32,13 @@ void	fanout_sibling_restarted(int proc);
  * exit node.  Pointers into the node; at most `max`. */
 size_t	fanout_accepted(const struct prefs *, const struct nm_node *,
 	    char **out, size_t max);
+
+/* fanout_derp.c: the DERPMap and home region to netd, when changed. */
+void	fanout_derp(struct ctrld *, const struct netmap *);
+void	fanout_derp_restarted(void);
+/* A message's BLAKE2b-256 digest (all ones when out of memory). */
+struct ProtobufCMessage;
+void	fanout_digest(const struct ProtobufCMessage *, uint8_t out[32]);
 
 void	fanout_set_endpoints(char **eps, size_t n);
 bool	fanout_same_endpoints(char **eps, size_t n);

@@ -95,6 +95,7 @@ static const struct ipc_kind ctrld_netd[] = {
 	{ PM__CTRLD_TO_NETD__MSG_NODE_KEYS_REQUEST, 0, 0, NULL },
 	{ PM__CTRLD_TO_NETD__MSG_PEER_UPDATE, 0, 0, check_peer_update },
 	{ PM__CTRLD_TO_NETD__MSG_FILTER_UPDATE, 0, 0, check_filter_update },
+	{ PM__CTRLD_TO_NETD__MSG_DERP_MAP_UPDATE, 0, 0, check_derp_map_update },
 	TEST_KIND(PM__CTRLD_TO_NETD__MSG_TEST_FORBIDDEN_SYSCALL)
 };
 static const struct ipc_kind ctrld_dnsd[] = {

@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include "child.h"
+#include "derpmap.h"
 #include "filter.h"
 #include "wg_io.h"
 
@@ -15,6 +16,7 @@ struct netd {
 	uint64_t	 tun_rx_no_peer;	/* packets read with no peer to send to */
 	struct wg_io	 wg;
 	struct filter	 filter;	/* tailnet mode, from ctrld */
+	struct derpmap	 derp;		/* tailnet mode, from ctrld */
 };
 
 int	netd_dispatch_privd(struct ipc_chan *, struct ipc_msg *, void *);
