@@ -112,7 +112,7 @@ region_msg(const char *key, json_t *jr, Pm__DerpRegion *r,
 
 	pm__derp_region__init(r);
 	id = jint(jr, "RegionID", 1, INT32_MAX, &ok);
-	if (!ok || *end != '\0' || kid != id) {
+	if (!ok || id == 0 || *end != '\0' || kid != id) {
 		log_warnx("DERPMap: region \"%s\": bad RegionID, skipped", key);
 		return false;
 	}
@@ -191,15 +191,56 @@ send_parts(struct ipc_chan *ch, Pm__DerpMapUpdate *u)
 }
 
 void
+fanout_derp_build_free(struct derp_build *b)
+{
+	free(b->reg);
+	free(b->rp);
+	free(b->nodes);
+	free(b->np);
+	memset(b, 0, sizeof(*b));
+}
+
+int
+fanout_derp_build(const struct netmap *nm, struct derp_build *b)
+{
+	json_t *regions = json_object_get(nm->derpmap, "Regions"), *jr;
+	size_t n = 0, cap = json_object_size(regions);
+	const char *key;
+
+	memset(b, 0, sizeof(*b));
+	pm__derp_map_update__init(&b->u);
+	if (cap > REGIONS_MAX)
+		cap = REGIONS_MAX;
+	b->reg = calloc(cap + 1, sizeof(*b->reg));
+	b->rp = calloc(cap + 1, sizeof(*b->rp));
+	b->nodes = calloc((cap + 1) * NODES_MAX, sizeof(*b->nodes));
+	b->np = calloc((cap + 1) * NODES_MAX, sizeof(*b->np));
+	if (b->reg == NULL || b->rp == NULL || b->nodes == NULL ||
+	    b->np == NULL) {
+		fanout_derp_build_free(b);
+		return -1;
+	}
+	json_object_foreach(regions, key, jr) {
+		if (n == cap)
+			break;
+		if (region_msg(key, jr, &b->reg[n], b->nodes + n * NODES_MAX,
+		    b->np + n * NODES_MAX)) {
+			b->rp[n] = &b->reg[n];
+			n++;
+		}
+	}
+	qsort(b->rp, n, sizeof(*b->rp), region_cmp);
+	b->u.regions = b->rp;
+	b->u.n_regions = n;
+	b->u.home_region = home_region(nm, b->rp, n);
+	return 0;
+}
+
+void
 fanout_derp(struct ctrld *cd, const struct netmap *nm)
 {
 	struct ipc_chan *ch = child_chan(&cd->c, PM__PROC__PROC_NETD);
-	json_t *regions = json_object_get(nm->derpmap, "Regions"), *jr;
-	Pm__DerpMapUpdate u = PM__DERP_MAP_UPDATE__INIT;
-	Pm__DerpRegion *reg = NULL, **rp = NULL;
-	Pm__DerpNode *nodes = NULL, **np = NULL;
-	size_t n = 0, cap = json_object_size(regions);
-	const char *key;
+	struct derp_build b;
 	uint8_t d[32];
 	int home = nm->have_self ? nm->self.home_derp : 0;
 
@@ -207,46 +248,25 @@ fanout_derp(struct ctrld *cd, const struct netmap *nm)
 		return;
 	fd.last_map = nm->derpmap;
 	fd.last_home = home;
-	if (cap > REGIONS_MAX)
-		cap = REGIONS_MAX;
-	reg = calloc(cap + 1, sizeof(*reg));
-	rp = calloc(cap + 1, sizeof(*rp));
-	nodes = calloc((cap + 1) * NODES_MAX, sizeof(*nodes));
-	np = calloc((cap + 1) * NODES_MAX, sizeof(*np));
-	if (reg == NULL || rp == NULL || nodes == NULL || np == NULL)
+	if (fanout_derp_build(nm, &b) < 0)
 		goto fail;
-	json_object_foreach(regions, key, jr) {
-		if (n == cap)
-			break;
-		if (region_msg(key, jr, &reg[n], nodes + n * NODES_MAX,
-		    np + n * NODES_MAX)) {
-			rp[n] = &reg[n];
-			n++;
-		}
-	}
-	qsort(rp, n, sizeof(*rp), region_cmp);
-	u.regions = rp;
-	u.n_regions = n;
-	u.home_region = home_region(nm, rp, n);
-	fanout_digest(&u.base, d);
+	fanout_digest(&b.u.base, d);
 	if (fd.sent && memcmp(d, fd.digest, 32) == 0)
 		goto out;
-	u.generation = ++fd.gen;
-	if (send_parts(ch, &u) < 0)
+	b.u.generation = ++fd.gen;
+	if (send_parts(ch, &b.u) < 0)
 		goto fail;
 	memcpy(fd.digest, d, 32);
 	fd.sent = true;
 	log_info("DERP map %llu to netd: %zu regions, home %u",
-	    (unsigned long long)u.generation, n, u.home_region);
+	    (unsigned long long)b.u.generation, b.u.n_regions,
+	    b.u.home_region);
 	goto out;
 fail:
 	fd.sent = false;
 	log_warnx("fan-out to netd: cannot send the DERP map");
 out:
-	free(reg);
-	free(rp);
-	free(nodes);
-	free(np);
+	fanout_derp_build_free(&b);
 }
 
 void

@@ -118,6 +118,14 @@ derpmap_update(struct derpmap *m, const Pm__DerpMapUpdate *u)
 		m->open_gen = u->generation;
 		m->open_home = u->home_region;
 	}
+	if (m->npend + u->n_regions > DERPMAP_MAX_REGIONS) {
+		m->dropped_parts++;
+		log_warnx("DERP map: generation %llu has more than %d regions; "
+		    "dropped, the map stays", (unsigned long long)m->open_gen,
+		    DERPMAP_MAX_REGIONS);
+		pend_clear(m);
+		return -1;
+	}
 	for (size_t i = 0; i < u->n_regions; i++)
 		if (region_add(m, u->regions[i]) < 0) {
 			log_warnx("DERP map: out of memory; the map stays");
@@ -126,7 +134,8 @@ derpmap_update(struct derpmap *m, const Pm__DerpMapUpdate *u)
 		}
 	if (u->more)
 		return 0;
-	qsort(m->pend, m->npend, sizeof(*m->pend), region_cmp);
+	if (m->npend > 1)
+		qsort(m->pend, m->npend, sizeof(*m->pend), region_cmp);
 	/* A region ID twice: the last one counts (as a Go map would). */
 	for (size_t i = 0; i + 1 < m->npend; )
 		if (m->pend[i].id == m->pend[i + 1].id) {

@@ -13,6 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Regions in one map (ctrld sends at most 512); a transaction past this
+ * is dropped, so a peer cannot grow netd's memory without bound. */
+#define DERPMAP_MAX_REGIONS	1024
+
 struct derp_node {
 	char		 name[65];
 	char		 host[254];	/* SNI; DNS name without IPs */
@@ -54,7 +58,8 @@ struct derpmap {
 
 struct Pm__DerpMapUpdate;
 
-/* 1: committed, 0: a part kept, -1: out of memory (the map stays). */
+/* 1: committed, 0: a part kept, -1: out of memory or too many regions
+ * (the map stays). */
 int	derpmap_update(struct derpmap *, const struct Pm__DerpMapUpdate *);
 const struct derp_region *derpmap_region(const struct derpmap *, uint32_t id);
 void	derpmap_free(struct derpmap *);

@@ -111,6 +111,19 @@ test_parts_commit_at_once(void **state)
 	assert_int_equal(m.nregions, 1);
 	assert_string_equal(derpmap_region(&m, 9)->code, "again");
 
+	/* Parts without end past DERPMAP_MAX_REGIONS: dropped, the map
+	 * stays. */
+	u.generation = 6;
+	u.more = true;
+	u.n_regions = 1;
+	for (int i = 0; i < DERPMAP_MAX_REGIONS; i++)
+		assert_int_equal(derpmap_update(&m, &u), 0);
+	assert_int_equal(derpmap_update(&m, &u), -1);
+	assert_int_equal(m.dropped_parts, 2);
+	assert_false(m.open);
+	assert_int_equal(m.nregions, 1);
+	u.more = false;
+
 	/* An empty map (ctrld logged out): no regions, no home. */
 	u.generation = 5;
 	u.home_region = 0;
