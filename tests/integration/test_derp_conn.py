@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 import pmtest  # noqa: E402
-from tests.testderp import TestDerp  # noqa: E402
+from tests.testderp import TestDerp, certs  # noqa: E402
 
 PROBE = os.path.join(pmtest.BUILD, "tests", "unit", "derpc_probe")
 
@@ -114,3 +114,59 @@ def test_garbage_after_login_ends_the_connection(netns, derp):
     c = counters(lines[-1])
     assert c["failed"] == (1 if lines[-2].startswith("failed") else 0)
     assert c["rx"] == 0
+
+
+# ---- TLS (netd/derp_tls.c) ---------------------------------------------
+
+@pytest.fixture
+def tls_derp(netns, tmp_path):
+    d = TestDerp(ns=netns.name, addr=["127.0.0.1", "::1"], http_port=None,
+                 tls_port=0, stun_port=None).start()
+    ca = tmp_path / "derp-ca.pem"
+    ca.write_text(d.cert_pem if isinstance(d.cert_pem, str)
+                  else d.cert_pem.decode())
+    yield d, str(ca)
+    d.stop()
+
+
+def tls_probe(netns, d, host, cert, insecure, ca, *args):
+    p = probe(netns, "--tls", host, cert, "1" if insecure else "0", ca,
+              *args)
+    out, _ = p.communicate(timeout=60)
+    return out.splitlines()
+
+
+def pin(d):
+    return "sha256-raw:" + certs.leaf_sha256(d.cert_pem)
+
+
+@pytest.mark.parametrize("mode", ["insecure", "pinned", "ca"])
+def test_tls_pair_exchanges_packets(netns, tls_derp, mode):
+    d, ca = tls_derp
+    cert = {"insecure": "-", "pinned": pin(d), "ca": "-"}[mode]
+    lines = tls_probe(netns, d, "derp.test", cert, mode == "insecure",
+                      ca if mode == "ca" else "-", "pair", "127.0.0.1",
+                      str(d.tls_port), "500")
+    assert lines[:2] == ["ready", "ok 500 bad 0"], lines
+
+
+@pytest.mark.parametrize("host,cert,ca,why", [
+    # A pin that is not the leaf's hash.
+    ("derp.test", "sha256-raw:" + "00" * 32, "-",
+     "failed TLS cert hash does not match expected cert hash"),
+    # The right pin, but the certificate is not for that name.
+    ("other.test", None, "-",
+     "failed TLS cert does not match server name"),
+    # Verification without the CA: the self-signed cert is refused.
+    ("derp.test", "-", "-", "failed TLS certificate: "),
+    # With the CA, for a name the certificate does not carry.
+    ("other.test", "-", "ca", "failed TLS certificate: "),
+])
+def test_tls_refuses_what_it_cannot_trust(netns, tls_derp, host, cert, ca,
+                                          why):
+    d, ca_path = tls_derp
+    lines = tls_probe(netns, d, host, pin(d) if cert is None else cert,
+                      False, ca_path if ca == "ca" else "-", "one",
+                      "127.0.0.1", str(d.tls_port))
+    assert any(ln.startswith(why) for ln in lines), lines
+    assert not any(ln.startswith("ready") for ln in lines), lines

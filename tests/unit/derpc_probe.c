@@ -1,8 +1,11 @@
 /*
- * netd's DERP connection protocol (netd/derp_conn.c) over plain TCP, for
- * tests/integration/test_derp_conn.py against the independent Python
- * server tests/testderp.  Not part of netd: netd drives the same code
- * over TLS on its loop.
+ * netd's DERP connection protocol (netd/derp_conn.c) over plain TCP or
+ * TLS (netd/derp_tls.c), for tests/integration/test_derp_conn.py against
+ * the independent Python server tests/testderp.  Not part of netd.
+ *
+ *	derpc_probe [--tls HOST CERTNAME INSECURE CAFILE] MODE ...
+ *		TLS with SNI HOST, CertName CERTNAME ("-": none), InsecureForTests
+ *		INSECURE (0/1), CA bundle CAFILE ("-": none)
  *
  *	derpc_probe pair IP PORT N	two clients; A sends B N packets
  *					(1..1400 bytes, checksummed), B checks
@@ -23,10 +26,18 @@
 #include <sodium.h>
 
 #include "derp_conn.h"
+#include "derp_tls.h"
+
+static SSL_CTX *tls_ctx;	/* NULL: plain TCP */
+static const char *tls_host, *tls_cert;
+static bool tls_insecure;
 
 struct side {
 	int		 fd;
 	struct derp_conn c;
+	struct derp_tls	 t;
+	uint8_t		 cbuf[65536];	/* ciphertext not yet sent */
+	size_t		 clen;
 	uint8_t		 pub[32], priv[32];
 	unsigned	 got, bad;
 	bool		 eof;
@@ -107,6 +118,54 @@ open_side(struct side *s, const char *ip, int port)
 	s->fd = dial(ip, port);
 	if (derp_conn_init(&s->c, "derp.test", s->pub, s->priv, &cb, s) < 0)
 		die("init");
+	if (tls_ctx != NULL && derp_tls_init(&s->t, tls_ctx, tls_host,
+	    tls_cert, tls_insecure) < 0)
+		die(s->t.err);
+}
+
+/* What to write to the socket now: the DERP bytes, or under TLS the
+ * ciphertext of as many of them as TLS takes. */
+static const uint8_t *
+wire_out(struct side *s, size_t *len)
+{
+	const uint8_t *p = derp_conn_pending(&s->c, len);
+	ssize_t w;
+
+	if (tls_ctx == NULL)
+		return p;
+	if ((w = derp_tls_write(&s->t, p, p != NULL ? *len : 0)) > 0)
+		derp_conn_written(&s->c, (size_t)w);
+	s->clen += derp_tls_out(&s->t, s->cbuf + s->clen,
+	    sizeof(s->cbuf) - s->clen);
+	*len = s->clen;
+	return s->clen ? s->cbuf : NULL;
+}
+
+static void
+wire_written(struct side *s, size_t n)
+{
+	if (tls_ctx == NULL) {
+		derp_conn_written(&s->c, n);
+		return;
+	}
+	memmove(s->cbuf, s->cbuf + n, s->clen - n);
+	s->clen -= n;
+}
+
+static void
+wire_in(struct side *s, const uint8_t *p, size_t len)
+{
+	uint8_t plain[65536];
+	ssize_t r;
+
+	if (tls_ctx == NULL) {
+		(void)derp_conn_input(&s->c, p, len);
+		return;
+	}
+	if (derp_tls_feed(&s->t, p, len) != (ssize_t)len)
+		die("TLS input");
+	while ((r = derp_tls_read(&s->t, plain, sizeof(plain))) > 0)
+		(void)derp_conn_input(&s->c, plain, (size_t)r);
 }
 
 /* One round of I/O on every side: write what is queued, read what came. */
@@ -119,7 +178,7 @@ pump(struct side *v, int n, int timeout_ms)
 	for (int i = 0; i < n; i++) {
 		size_t len;
 
-		derp_conn_pending(&v[i].c, &len);
+		wire_out(&v[i], &len);
 		pfd[i].fd = v[i].eof ? -1 : v[i].fd;
 		pfd[i].events = POLLIN | (len ? POLLOUT : 0);
 	}
@@ -127,18 +186,18 @@ pump(struct side *v, int n, int timeout_ms)
 		die("poll");
 	for (int i = 0; i < n; i++) {
 		size_t len;
-		const uint8_t *p = derp_conn_pending(&v[i].c, &len);
+		const uint8_t *p = wire_out(&v[i], &len);
 		ssize_t r;
 
 		if ((pfd[i].revents & POLLOUT) && p != NULL &&
 		    (r = send(v[i].fd, p, len, MSG_NOSIGNAL)) > 0)
-			derp_conn_written(&v[i].c, (size_t)r);
+			wire_written(&v[i], (size_t)r);
 		if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) {
 			r = recv(v[i].fd, buf, sizeof(buf), 0);
 			if (r <= 0)
 				v[i].eof = true;
 			else
-				(void)derp_conn_input(&v[i].c, buf, (size_t)r);
+				wire_in(&v[i], buf, (size_t)r);
 		}
 	}
 }
@@ -164,6 +223,11 @@ wait_ready(struct side *v, int n)
 		bool all = true;
 
 		for (int i = 0; i < n; i++) {
+			if (tls_ctx != NULL && v[i].t.failed) {
+				printf("failed TLS %s\n", v[i].t.err);
+				counters(&v[i].c);
+				exit(0);
+			}
 			if (v[i].c.state == DERP_CONN_FAILED) {
 				printf("failed %s\n", v[i].c.err);
 				counters(&v[i].c);
@@ -258,6 +322,16 @@ main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (sodium_init() < 0)
 		die("sodium");
+	if (argc > 6 && strcmp(argv[1], "--tls") == 0) {
+		tls_host = argv[2];
+		tls_cert = strcmp(argv[3], "-") == 0 ? NULL : argv[3];
+		tls_insecure = atoi(argv[4]) != 0;
+		if ((tls_ctx = derp_tls_ctx_new(strcmp(argv[5], "-") == 0 ?
+		    NULL : argv[5])) == NULL)
+			die("TLS context");
+		argc -= 5;
+		argv += 5;
+	}
 	if (argc == 5 && strcmp(argv[1], "pair") == 0)
 		pair(argv[2], atoi(argv[3]), (unsigned)atoi(argv[4]));
 	else if (argc == 4 && strcmp(argv[1], "one") == 0)
