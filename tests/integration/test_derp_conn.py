@@ -170,3 +170,50 @@ def test_tls_refuses_what_it_cannot_trust(netns, tls_derp, host, cert, ca,
                       "127.0.0.1", str(d.tls_port))
     assert any(ln.startswith(why) for ln in lines), lines
     assert not any(ln.startswith("ready") for ln in lines), lines
+
+
+# ---- netd's client on the loop (netd/derp_client.c) ----------------------
+
+def read_until(p, pred, limit=20):
+    seen = []
+    for _ in range(limit):
+        line = readline(p)
+        seen.append(line)
+        if pred(line):
+            return seen
+    raise AssertionError("not seen: %r" % seen)
+
+
+def test_loop_client_relays_reconnects_and_counts_garbage(netns, tls_derp):
+    d, _ = tls_derp
+    p = probe(netns, "--tls", "derp.test", pin(d), "0", "-", "loop",
+              "127.0.0.1", str(d.tls_port))
+    try:
+        tag, n, key = readline(p).split()
+        assert (tag, n) == ("login", "1")
+        key = bytes.fromhex(key)
+        # A packet from another key: the probe echoes it back to it.
+        src = bytes(range(32))
+        d.send_frame(key, 0x05, src + b"echo me")
+        pmtest.wait_for(lambda: any(
+            f["type"] == 0x04 and f["src"] == key.hex() and
+            f["payload"] == src + b"echo me" for f in d.received()),
+            10, "the echo at the relay")
+        # The server drops us: reconnect and log in again.
+        d.close_client(key)
+        assert readline(p) == "drop closed by the server errors 0"
+        assert readline(p) == "login 2 " + key.hex()
+        # The next connection gets a 2 MiB frame header after the login
+        # (garbage with a deterministic outcome): the client counts it as
+        # a server error and connects again.
+        d.inject_fault("oversized_frame")
+        d.close_client(key)
+        assert readline(p) == "drop closed by the server errors 0"
+        seen = read_until(p, lambda ln: ln.startswith("drop "))
+        assert seen[-1] == "drop frame too large errors 1", seen
+        read_until(p, lambda ln: ln.startswith("login "))
+        assert d.connected(key)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()

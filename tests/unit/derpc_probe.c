@@ -10,11 +10,16 @@
  *	derpc_probe pair IP PORT N	two clients; A sends B N packets
  *					(1..1400 bytes, checksummed), B checks
  *					them; prints "ok N" and A's counters
+ *	derpc_probe loop IP PORT	netd's client (derp_client.c) on a libuv
+ *					loop, reconnecting; echoes each packet
+ *					back to its sender; prints "login N KEY"
+ *					and "drop WHY errors N" as they happen
  *	derpc_probe one IP PORT		one client; prints "ready KEY", then each
  *					event, until the server ends it:
  *					"failed <why>" or "eof", and counters
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -25,6 +30,7 @@
 
 #include <sodium.h>
 
+#include "derp_client.h"
 #include "derp_conn.h"
 #include "derp_tls.h"
 
@@ -316,6 +322,79 @@ one(const char *ip, int port)
 	counters(&v[0].c);
 }
 
+static struct derp_client loop_client;
+
+static void
+loop_recv(void *arg, const uint8_t src[32], const uint8_t *pkt, size_t len)
+{
+	(void)arg;
+	(void)derp_client_send(&loop_client, src, pkt, len);
+}
+
+static int
+loop_socket(void *arg, int family)
+{
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	(void)arg;
+	return fd < 0 ? -errno : fd;
+}
+
+static void
+loop_tick(uv_timer_t *t)
+{
+	static uint64_t logins, drops;
+	struct derp_client *d = &loop_client;
+
+	(void)t;
+	if (d->logins != logins) {
+		printf("login %llu ", (unsigned long long)d->logins);
+		for (int i = 0; i < 32; i++)
+			printf("%02x", d->pub[i]);
+		printf("\n");
+	}
+	if (d->drops != drops)
+		printf("drop %s errors %llu\n", d->last_err,
+		    (unsigned long long)d->server_errors);
+	logins = d->logins;
+	drops = d->drops;
+}
+
+static void
+loop(const char *ip, int port)
+{
+	static const struct derp_conn_cb cb = { loop_recv, NULL };
+	struct derp_target to = { 0 };
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&to.addr;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&to.addr;
+	uint8_t pub[32], priv[32];
+	uv_timer_t tick;
+
+	if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		to.alen = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		to.alen = sizeof(*s6);
+	} else
+		die("address");
+	snprintf(to.host, sizeof(to.host), "%s",
+	    tls_host != NULL ? tls_host : "derp.test");
+	snprintf(to.cert_name, sizeof(to.cert_name), "%s",
+	    tls_cert != NULL ? tls_cert : "");
+	to.insecure = tls_insecure;
+	to.plain = tls_ctx == NULL;
+	crypto_box_keypair(pub, priv);
+	if (derp_client_start(&loop_client, uv_default_loop(), tls_ctx, &to,
+	    pub, priv, loop_socket, NULL, &cb, NULL) < 0)
+		die("start");
+	uv_timer_init(uv_default_loop(), &tick);
+	uv_timer_start(&tick, loop_tick, 20, 20);
+	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -334,6 +413,8 @@ main(int argc, char **argv)
 	}
 	if (argc == 5 && strcmp(argv[1], "pair") == 0)
 		pair(argv[2], atoi(argv[3]), (unsigned)atoi(argv[4]));
+	else if (argc == 4 && strcmp(argv[1], "loop") == 0)
+		loop(argv[2], atoi(argv[3]));
 	else if (argc == 4 && strcmp(argv[1], "one") == 0)
 		one(argv[2], atoi(argv[3]));
 	else
