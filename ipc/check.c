@@ -4,6 +4,7 @@
  * after unpacking, before dispatch.
  */
 #include <errno.h>
+#include <sys/socket.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -340,4 +341,23 @@ check_derp_map_update(const struct ipc_policy *pol, const ProtobufCMessage *m)
 				return -EINVAL;
 	}
 	return 0;
+}
+
+int
+check_derp_socket_request(const struct ipc_policy *pol,
+    const ProtobufCMessage *m)
+{
+	const Pm__DerpSocketRequest *r = (const Pm__DerpSocketRequest *)m;
+
+	(void)pol;
+	return r->family == AF_INET || r->family == AF_INET6 ? 0 : -EINVAL;
+}
+
+int
+check_derp_socket(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__DerpSocket *s = (const Pm__DerpSocket *)m;
+
+	(void)pol;
+	return s->family == AF_INET || s->family == AF_INET6 ? 0 : -EINVAL;
 }

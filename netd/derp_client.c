@@ -1,6 +1,7 @@
 /* One DERP region's connection on a libuv loop (see derp_client.h). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,6 +17,22 @@ on_timer(uv_timer_t *t)
 }
 
 static void
+maybe_free(struct derp_client *d)
+{
+	if (d->stopping && d->heap && d->timer_closed && !d->poll_open)
+		free(d);
+}
+
+static void
+on_timer_closed(uv_handle_t *h)
+{
+	struct derp_client *d = h->data;
+
+	d->timer_closed = true;
+	maybe_free(d);
+}
+
+static void
 on_poll_closed(uv_handle_t *h)
 {
 	struct derp_client *d = h->data;
@@ -26,6 +43,7 @@ on_poll_closed(uv_handle_t *h)
 	d->fd = -1;
 	if (!d->stopping)
 		(void)uv_timer_start(&d->timer, on_timer, d->backoff_ms, 0);
+	maybe_free(d);
 }
 
 /* The connection is over: count, close, and retry after the backoff. */
@@ -42,6 +60,8 @@ drop(struct derp_client *d, const char *why)
 	}
 	snprintf(d->last_err, sizeof(d->last_err), "%s", why);
 	d->drops++;
+	if (d->on_state != NULL && !d->stopping)
+		d->on_state(d, false);
 	d->ready = false;
 	d->clen = 0;
 	d->backoff_ms = d->backoff_ms == 0 ? DERP_BACKOFF_MIN_MS :
@@ -151,6 +171,8 @@ readable(struct derp_client *d)
 			d->ready = true;
 			d->logins++;
 			d->backoff_ms = 0;
+			if (d->on_state != NULL)
+				d->on_state(d, true);
 		}
 	}
 }
@@ -210,15 +232,50 @@ on_poll(uv_poll_t *h, int status, int events)
 }
 
 static void
+on_socket_wait(uv_timer_t *t)
+{
+	struct derp_client *d = t->data;
+
+	d->waiting_socket = false;
+	drop(d, "no socket from privd");
+}
+
+static void	dial_fd(struct derp_client *, int);
+
+static void
 dial(struct derp_client *d)
 {
 	int fd = d->socket_fn(d->socket_arg, d->to.addr.ss_family);
 
 	d->dials++;
+	if (fd == -EINPROGRESS) {
+		d->waiting_socket = true;
+		(void)uv_timer_start(&d->timer, on_socket_wait,
+		    DERP_SOCKET_WAIT_MS, 0);
+		return;
+	}
 	if (fd < 0) {
 		drop(d, strerror(-fd));
 		return;
 	}
+	dial_fd(d, fd);
+}
+
+void
+derp_client_socket(struct derp_client *d, int fd)
+{
+	if (!d->waiting_socket || d->stopping) {
+		close(fd);
+		return;
+	}
+	d->waiting_socket = false;
+	(void)uv_timer_stop(&d->timer);
+	dial_fd(d, fd);
+}
+
+static void
+dial_fd(struct derp_client *d, int fd)
+{
 	d->fd = fd;
 	if (connect(fd, (struct sockaddr *)&d->to.addr, d->to.alen) != 0 &&
 	    errno != EINPROGRESS) {
@@ -270,8 +327,9 @@ void
 derp_client_stop(struct derp_client *d)
 {
 	d->stopping = true;
+	d->waiting_socket = false;
 	(void)uv_timer_stop(&d->timer);
-	uv_close((uv_handle_t *)&d->timer, NULL);
+	uv_close((uv_handle_t *)&d->timer, on_timer_closed);
 	if (d->session) {
 		derp_conn_free(&d->c);
 		if (tls_on(d))
@@ -285,6 +343,7 @@ derp_client_stop(struct derp_client *d)
 		close(d->fd);
 		d->fd = -1;
 	}
+	/* (freed, if on the heap, when the handles' close callbacks ran) */
 }
 
 int

@@ -20,6 +20,7 @@
 
 #define DERP_BACKOFF_MIN_MS	250
 #define DERP_BACKOFF_MAX_MS	10000
+#define DERP_SOCKET_WAIT_MS	5000
 
 struct derp_target {
 	struct sockaddr_storage addr;
@@ -35,7 +36,9 @@ struct derp_client {
 	SSL_CTX		*ctx;
 	struct derp_target to;
 	uint8_t		 pub[32], priv[32];
-	/* A fresh unconnected non-blocking TCP socket of `family`, or -errno. */
+	/* A fresh unconnected non-blocking TCP socket of `family`, or
+	 * -errno; -EINPROGRESS: one comes later through derp_client_socket()
+	 * (within DERP_SOCKET_WAIT_MS, else the dial counts as failed). */
 	int		(*socket_fn)(void *arg, int family);
 	void		*socket_arg;
 	struct derp_conn_cb cb;
@@ -44,6 +47,10 @@ struct derp_client {
 	int		 fd;
 	uv_poll_t	 poll;
 	bool		 poll_open, connecting, stopping;
+	bool		 waiting_socket, timer_closed;
+	bool		 heap;		/* freed once stopped and closed */
+	/* Logged in (up) or the connection lost (last_err says why). */
+	void		(*on_state)(struct derp_client *, bool up);
 	uv_timer_t	 timer;
 	struct derp_conn c;
 	struct derp_tls	 t;
@@ -63,8 +70,11 @@ int	derp_client_start(struct derp_client *, uv_loop_t *, SSL_CTX *,
 	    const struct derp_target *, const uint8_t pub[32],
 	    const uint8_t priv[32], int (*socket_fn)(void *, int), void *,
 	    const struct derp_conn_cb *, void *cb_arg);
-/* Closes everything; the client's memory may go after the loop ran once. */
+/* Closes everything; the client's memory may go after the loop ran once
+ * (with `heap` set, it is freed then). */
 void	derp_client_stop(struct derp_client *);
+/* The socket socket_fn promised (closed if no longer wanted). */
+void	derp_client_socket(struct derp_client *, int fd);
 /* -1 (counted) when not logged in or the queue is full. */
 int	derp_client_send(struct derp_client *, const uint8_t dst[32],
 	    const uint8_t *pkt, size_t len);

@@ -3,10 +3,11 @@
  * moves the bytes on its own loop (tailscale's derphttp tlsClient and
  * net/tlsdial):
  *   - the server name (SNI) is the node's HostName (none for an IP);
- *   - InsecureForTests: no certificate checks at all;
- *   - CertName "sha256-raw:<hex>": exactly one certificate besides
+ *   - CertName "sha256-raw:<hex>" (even with InsecureForTests, as in
+ *     derphttp): exactly one certificate besides
  *     derper's meta cert (CN "derpkey..."), whose DER SHA-256 is <hex>,
  *     valid now and for HostName (unless HostName is empty);
+ *   - otherwise InsecureForTests: no certificate checks at all;
  *   - otherwise the chain is verified against the CA store loaded into the
  *     context (before any sandbox: the file is read whole), for CertName
  *     when set, else HostName.

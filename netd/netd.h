@@ -40,4 +40,9 @@ void	peers_ctrld_channel(struct netd *);
 void	peers_ctrld_rekey(struct netd *);
 bool	peers_ctrld_refuse(struct netd *, const char *what);
 
+/* derp_home.c: the connection to the home DERP region. */
+void	derp_home_init(void);		/* before the sandbox */
+void	derp_home_update(struct netd *);	/* map or node key changed */
+void	derp_home_socket(struct netd *, int fd);	/* from privd */
+
 #endif
