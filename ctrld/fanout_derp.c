@@ -17,7 +17,9 @@
 
 #include <sodium.h>
 
+#include "control.h"
 #include "ctrld.h"
+#include "ctrlmsg.h"
 #include "fanout.h"
 #include "log.h"
 #include "ctrld_to_netd.pb-c.h"
@@ -253,6 +255,10 @@ fanout_derp(struct ctrld *cd, const struct netmap *nm)
 	fanout_digest(&b.u.base, d);
 	if (fd.sent && memcmp(d, fd.digest, 32) == 0)
 		goto out;
+	/* Control learns the home region as NetInfo.PreferredDERP; peers
+	 * then reach us through it. */
+	if (ctrlmsg_set_preferred_derp((int)b.u.home_region))
+		control_send_update(&cd->ctl);
 	b.u.generation = ++fd.gen;
 	if (send_parts(ch, &b.u) < 0)
 		goto fail;

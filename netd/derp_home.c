@@ -6,8 +6,11 @@
  * privd (marked so it bypasses the tunnel; netd cannot open one), TLS is
  * checked as derp_tls.c says, with the CA bundle read before the sandbox.
  *
- * Packets relayed to this node are counted and dropped: the WireGuard
- * path over DERP is not in the tree yet.
+ * Relayed packets go to the WireGuard core (wg_io_from_derp) with the
+ * DERP "endpoint" 127.3.3.40:<region> as their source; packets to a peer
+ * whose endpoint is that go out here, addressed by its node key.  Only
+ * the home region has a connection: packets for other regions are
+ * dropped and counted.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,7 +33,7 @@ static struct {
 	uint32_t	 region;
 	struct derp_target to;
 	uint8_t		 pub[32];
-	uint64_t	 rx_unrouted;
+	uint64_t	 tx_dropped;
 } home;
 
 void
@@ -63,11 +66,18 @@ ask_socket(void *arg, int family)
 static void
 on_recv(void *arg, const uint8_t src[32], const uint8_t *pkt, size_t len)
 {
-	(void)arg;
-	(void)src;
-	(void)pkt;
-	(void)len;
-	home.rx_unrouted++;
+	wg_io_from_derp(arg, home.region, src, pkt, len);
+}
+
+void
+derp_send(struct netd *nd, uint32_t region, const uint8_t dst[32],
+    const uint8_t *pkt, size_t len)
+{
+	(void)nd;
+	/* Only the home region has a connection so far. */
+	if (home.cl == NULL || home.region != region ||
+	    derp_client_send(home.cl, dst, pkt, len) < 0)
+		home.tx_dropped++;
 }
 
 /* The region's first node that relays and has an address of ours to

@@ -44,5 +44,9 @@ bool	peers_ctrld_refuse(struct netd *, const char *what);
 void	derp_home_init(void);		/* before the sandbox */
 void	derp_home_update(struct netd *);	/* map or node key changed */
 void	derp_home_socket(struct netd *, int fd);	/* from privd */
+/* A WireGuard datagram to node key `dst` through DERP region `region`;
+ * dropped and counted when that region has no connection. */
+void	derp_send(struct netd *, uint32_t region, const uint8_t dst[32],
+	    const uint8_t *pkt, size_t len);
 
 #endif

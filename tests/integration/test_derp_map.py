@@ -97,7 +97,11 @@ def test_derpmap_reaches_netd_and_follows_changes(one_node):
                     node("7b", "bad.test", "198.51.100.700")),
         "8": dict(region(9, "wrong", node("8a", "derp8.test")))})}
     tc.set_derpmap(map2)
-    wait_for(lambda: (3, 7) in in_force(s)[before:], 15, "second map")
+    # The home stays 900: ctrld reported it as NetInfo.PreferredDERP, so
+    # the self node's HomeDERP says 900 now, although 7 is lower.
+    wait_for(lambda: s.status()["backend"]["self"].get("home_derp") == 900,
+             15, "PreferredDERP at control, HomeDERP in the netmap")
+    wait_for(lambda: (3, 900) in in_force(s)[before:], 15, "second map")
     logs = s.logs()
     assert 'region "8": bad RegionID, skipped' in logs
     assert 'region 7 node "bad.test": bad address; skipped' in logs
