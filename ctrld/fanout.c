@@ -526,11 +526,17 @@ fanout_netd_delta(struct ctrld *cd, const struct netmap *nm,
 			sent_del(next, &nnext, fo.touched[k].old.key);
 	for (k = 0; k < fo.ntouched; k++) {
 		const struct touch *tc = &fo.touched[k];
-		const struct peer_cache *c = &fo.cache[tc->idx];
-		const struct nm_node *pn = &nm->peers[tc->idx];
+		const struct peer_cache *c;
+		const struct nm_node *pn;
 		const struct sent_peer *sp;
 
-		if (!tc->has || !c->usable)
+		/* A peer gone (tc->has false) has no entry: the map may have
+		 * no peers at all, cache and peers NULL. */
+		if (!tc->has)
+			continue;
+		c = &fo.cache[tc->idx];
+		pn = &nm->peers[tc->idx];
+		if (!c->usable)
 			continue;
 		sp = find_sent(c->key);
 		if (sp == NULL || memcmp(sp->digest, c->netd, 32) != 0) {
