@@ -392,10 +392,12 @@ reader_header(struct derp_reader *r, const uint8_t **data, size_t *len)
 
 	if (n > *len)
 		n = *len;
-	memcpy(r->hdr + r->hdr_have, *data, n);
-	r->hdr_have += n;
-	*data += n;
-	*len -= n;
+	if (n > 0) {	/* *data may be NULL with no input left */
+		memcpy(r->hdr + r->hdr_have, *data, n);
+		r->hdr_have += n;
+		*data += n;
+		*len -= n;
+	}
 	if (r->hdr_have < DERP_HEADER_LEN)
 		return DERP_READ_MORE;
 	r->type = r->hdr[0];
