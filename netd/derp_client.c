@@ -121,17 +121,30 @@ flush(struct derp_client *d)
 }
 
 static bool
+input_plain(struct derp_client *d, const uint8_t *p, size_t len)
+{
+	int r;
+
+	/* Callbacks may send (a WireGuard reply): they only queue, so the
+	 * connection cannot be dropped under derp_conn_input's feet. */
+	d->in_input = true;
+	r = derp_conn_input(&d->c, p, len);
+	d->in_input = false;
+	return r == 0;
+}
+
+static bool
 input(struct derp_client *d, const uint8_t *p, size_t len)
 {
 	uint8_t plain[16384];
 	ssize_t r;
 
 	if (!tls_on(d))
-		return derp_conn_input(&d->c, p, len) == 0;
+		return input_plain(d, p, len);
 	if (derp_tls_feed(&d->t, p, len) != (ssize_t)len)
 		return false;
 	while ((r = derp_tls_read(&d->t, plain, sizeof(plain))) > 0)
-		if (derp_conn_input(&d->c, plain, (size_t)r) != 0)
+		if (!input_plain(d, plain, (size_t)r))
 			return false;
 	return r == 0;
 }
@@ -354,7 +367,7 @@ derp_client_send(struct derp_client *d, const uint8_t dst[32],
 		d->tx_dropped++;
 		return -1;
 	}
-	if (flush(d))
+	if (!d->in_input && flush(d))	/* else on_poll flushes after */
 		rearm(d);
 	return 0;
 }

@@ -55,6 +55,7 @@ struct derp_client {
 	struct derp_conn c;
 	struct derp_tls	 t;
 	bool		 session;	/* c (and t) initialised */
+	bool		 in_input;	/* inside derp_conn_input's callbacks */
 	uint8_t		 cbuf[16384];	/* ciphertext not yet sent */
 	size_t		 clen;
 	unsigned	 backoff_ms;
