@@ -911,24 +911,33 @@ lite_close(void *arg, uint32_t code)
  * reach control at once as a non-streaming MapRequest (OmitPeers, as
  * tailscale's controlclient sends them), else with the next map request.
  */
+/* Endpoints or Hostinfo changed: once the streaming request is out
+ * (answered or not), only an update carries them; before it, that
+ * request will. */
 void
-control_endpoints(struct control *c, char **eps, size_t n)
+control_send_update(struct control *c)
 {
 	struct h2_handler h = { lite_status, lite_data, lite_close, c };
 	char lb[KEY_TEXT_MAX], *body;
-	bool same = fanout_same_endpoints(eps, n);
 
-	fanout_netd_restarted();
-	fanout_set_endpoints(eps, n);
-	/* Once the streaming request is out (answered or not), only an
-	 * update carries them; before it, that request will. */
-	if (!same && c->conn != NULL && c->map_stream >= 0 && c->have_keys &&
+	if (c->conn != NULL && c->map_stream >= 0 && c->have_keys &&
 	    (body = ctrlmsg_map(&c->prefs, c->node_pub, c->disco_pub,
 	    fanout_endpoints_json(), false)) != NULL) {
 		if (conn_post(c->conn, "/machine/map", body, strlen(body),
 		    key_format(lb, "nodekey:", c->node_pub), &h) < 0)
-			log_warnx("control: cannot send the endpoint update");
+			log_warnx("control: cannot send the update");
 		free(body);
 	}
+}
+
+void
+control_endpoints(struct control *c, char **eps, size_t n)
+{
+	bool same = fanout_same_endpoints(eps, n);
+
+	fanout_netd_restarted();
+	fanout_set_endpoints(eps, n);
+	if (!same)
+		control_send_update(c);
 	fanout_apply(c->cd, &c->nm, &c->prefs);
 }

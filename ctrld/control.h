@@ -102,6 +102,8 @@ void	control_node_keys(struct control *, uint64_t id, const uint8_t *node,
 
 /* netd reported its direct endpoints (fanout.h). */
 void	control_endpoints(struct control *, char **eps, size_t n);
+/* A non-streaming MapRequest with the current endpoints and Hostinfo. */
+void	control_send_update(struct control *);
 
 /* The "backend" part of `status`. */
 json_t *control_status_json(struct control *);

@@ -9,6 +9,18 @@
 
 static const uint8_t zero_key[32];
 
+/* NetInfo.PreferredDERP: the home region fan-out chose (fanout_derp.c). */
+static int preferred_derp;
+
+bool
+ctrlmsg_set_preferred_derp(int region)
+{
+	bool changed = region != preferred_derp;
+
+	preferred_derp = region;
+	return changed;
+}
+
 json_t *
 ctrlmsg_hostinfo(const struct prefs *p)
 {
@@ -33,7 +45,7 @@ ctrlmsg_hostinfo(const struct prefs *p)
 	    "Hostname", p->hostname[0] ? p->hostname : u.nodename,
 	    "Machine", u.machine,
 	    "RoutableIPs", routes,
-	    "NetInfo", "PreferredDERP", 0);
+	    "NetInfo", "PreferredDERP", preferred_derp);
 	if (hi != NULL && json_array_size(p->advertise_tags) > 0)
 		json_object_set(hi, "RequestTags", p->advertise_tags);
 	return hi;

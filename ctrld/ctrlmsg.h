@@ -35,6 +35,8 @@ struct reg_resp {
 };
 
 json_t *ctrlmsg_hostinfo(const struct prefs *);
+/* Hostinfo.NetInfo.PreferredDERP from now on; true if it changed. */
+bool	ctrlmsg_set_preferred_derp(int region);
 char   *ctrlmsg_register(const struct prefs *, const struct reg_args *);
 /* stream: the long poll; else a one-off update (OmitPeers).  `endpoints`
  * (a JSON array of "ip:port", or NULL) is stolen. */

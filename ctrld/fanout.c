@@ -193,8 +193,8 @@ peer_msg(const struct prefs *p, const struct nm_node *n,
 	tp->home_derp = n->home_derp > 0 ? (uint32_t)n->home_derp : 0;
 }
 
-static void
-digest(const ProtobufCMessage *m, uint8_t out[32])
+void
+fanout_digest(const ProtobufCMessage *m, uint8_t out[32])
 {
 	size_t len = protobuf_c_message_get_packed_size(m);
 	uint8_t stackbuf[1024], *buf = len <= sizeof(stackbuf) ? stackbuf :
@@ -226,7 +226,7 @@ peer_digest(const struct prefs *p, const struct nm_node *n, uint8_t out[32])
 	if (nalloc(n) > 64 && (al = calloc(nalloc(n), sizeof(*al))) == NULL)
 		return -ENOMEM;
 	peer_msg(p, n, &tp, al, nalloc(n));
-	digest(&tp.base, out);
+	fanout_digest(&tp.base, out);
 	if (al != stackal)
 		free(al);
 	return 0;
@@ -815,7 +815,7 @@ fanout_filter(struct ctrld *cd, const struct netmap *nm)
 		}
 	u.rules = rp;
 	u.n_rules = n;
-	digest(&u.base, d);
+	fanout_digest(&u.base, d);
 	if (fo.filter_sent && memcmp(d, fo.filter_digest, 32) == 0)
 		goto out;
 	u.generation = ++fo.filter_gen;
@@ -963,7 +963,7 @@ fanout_privd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 	ns.exit_node = p->advertise_exit_node;
 	ns.advertise_routes = adv;
 	ns.n_advertise_routes = nadv;
-	digest(&ns.base, d);	/* id still 0: the content only */
+	fanout_digest(&ns.base, d);	/* id still 0: the content only */
 	if (fo.privd_sent && memcmp(d, fo.privd_digest, 32) == 0) {
 		fo.privd_ok = true;
 		goto out;
@@ -1176,7 +1176,7 @@ fanout_dnsd(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 		dc.routes = rtp;
 		dc.n_routes = nroutes;
 	}
-	digest(&dc.base, d);
+	fanout_digest(&dc.base, d);
 	fo.dns_ok = true;
 	if (fo.dns_sent && memcmp(d, fo.dns_digest, 32) == 0)
 		goto out;
@@ -1218,6 +1218,7 @@ fanout_apply(struct ctrld *cd, const struct netmap *nm, const struct prefs *p)
 	if (nm->filter_mod == 0 || nm->filter_mod != fo.filter_mod ||
 	    !fo.filter_sent)
 		fanout_filter(cd, nm);
+	fanout_derp(cd, nm);
 	fanout_netd(cd, nm, p);
 	same = !peers_changed && prefs_same && nm->self_mod != 0 &&
 	    nm->self_mod == fo.self_mod;
@@ -1236,6 +1237,7 @@ fanout_netd_restarted(void)
 {
 	fo.netd_reset = true;
 	fo.filter_sent = false;
+	fanout_derp_restarted();
 }
 
 void
@@ -1244,6 +1246,7 @@ fanout_sibling_restarted(int proc)
 	if (proc == PM__PROC__PROC_NETD) {
 		fo.netd_reset = true;
 		fo.filter_sent = false;
+		fanout_derp_restarted();
 	}
 	else if (proc == PM__PROC__PROC_DNSD)
 		fo.dns_sent = false;

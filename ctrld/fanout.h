@@ -8,10 +8,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
 #include "netmap.h"
+#include "ctrld_to_netd.pb-c.h"
 #include "prefs.h"
 
 #define FANOUT_EP_MAX	16
@@ -31,6 +33,22 @@ void	fanout_sibling_restarted(int proc);
  * exit node.  Pointers into the node; at most `max`. */
 size_t	fanout_accepted(const struct prefs *, const struct nm_node *,
 	    char **out, size_t max);
+
+/* fanout_derp.c: the DERPMap and home region to netd, when changed. */
+void	fanout_derp(struct ctrld *, const struct netmap *);
+void	fanout_derp_restarted(void);
+/* The DerpMapUpdate (generation 0, one whole part) the map gives; -1 when
+ * out of memory.  Its strings point into nm->derpmap. */
+struct derp_build {
+	Pm__DerpMapUpdate u;
+	Pm__DerpRegion	*reg, **rp;
+	Pm__DerpNode	*nodes, **np;
+};
+int	fanout_derp_build(const struct netmap *, struct derp_build *);
+void	fanout_derp_build_free(struct derp_build *);
+/* A message's BLAKE2b-256 digest (all ones when out of memory). */
+struct ProtobufCMessage;
+void	fanout_digest(const struct ProtobufCMessage *, uint8_t out[32]);
 
 void	fanout_set_endpoints(char **eps, size_t n);
 bool	fanout_same_endpoints(char **eps, size_t n);

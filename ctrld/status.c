@@ -148,10 +148,24 @@ wg_peer_of(json_t *wg, const char *nodekey)
  * Each tailnet peer's path as tailscale status shows it: "direct IP:port"
  * once a WireGuard handshake went over that endpoint, "idle" while none
  * has, "-" when netd has no such peer (not usable, or not sent yet).
- * Relayed paths ("relay \"region\"") come with DERP.
+ * On DERP, netd's endpoint is the magic 127.3.3.40:<region ID>: the path
+ * is relay "<region code>" (the ID when the map has no code for it).
  */
+#define DERP_MAGIC_PREFIX	"127.3.3.40:"
+
 static void
-add_paths(json_t *backend, json_t *wg)
+relay_path(const json_t *derpmap, const char *ep, char *path, size_t len)
+{
+	const char *id = ep + strlen(DERP_MAGIC_PREFIX);
+	json_t *r = json_object_get(json_object_get(derpmap, "Regions"), id);
+	const char *code = json_string_value(json_object_get(r, "RegionCode"));
+
+	snprintf(path, len, "relay \"%s\"", code != NULL && *code != '\0' ?
+	    code : id);
+}
+
+static void
+add_paths(json_t *backend, json_t *wg, const json_t *derpmap)
 {
 	json_t *p, *w;
 	size_t i;
@@ -166,6 +180,11 @@ add_paths(json_t *backend, json_t *wg)
 		    "endpoint")) : NULL;
 		if (w == NULL)
 			snprintf(path, sizeof(path), "-");
+		else if (json_integer_value(json_object_get(w,
+		    "latest_handshake")) > 0 && ep != NULL &&
+		    strncmp(ep, DERP_MAGIC_PREFIX,
+		    strlen(DERP_MAGIC_PREFIX)) == 0)
+			relay_path(derpmap, ep, path, sizeof(path));
 		else if (json_integer_value(json_object_get(w,
 		    "latest_handshake")) > 0 && ep != NULL && *ep != '\0')
 			snprintf(path, sizeof(path), "direct %s", ep);
@@ -196,7 +215,7 @@ finish(struct status_req *req)
 		json_t *backend = control_status_json(&req->cd->ctl);
 
 		if (backend != NULL)
-			add_paths(backend, req->wg);
+			add_paths(backend, req->wg, req->cd->ctl.nm.derpmap);
 		json_object_set_new(rep, "backend", backend);
 		api_reply(req->conn, rep);
 	} else

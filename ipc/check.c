@@ -4,6 +4,7 @@
  * after unpacking, before dispatch.
  */
 #include <errno.h>
+#include <sys/socket.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -307,4 +308,56 @@ check_filter_update(const struct ipc_policy *pol, const ProtobufCMessage *m)
 				return -EINVAL;
 	}
 	return 0;
+}
+
+/* Shapes only (tailcfg's types): netd parses the addresses and skips,
+ * counting, a node whose addresses do not parse. */
+static int
+derp_node_ok(const Pm__DerpNode *n)
+{
+	return str_ok(n->name, 0, 64) && str_ok(n->host_name, 1, 253) &&
+	    str_ok(n->cert_name, 0, 256) && str_ok(n->ipv4, 0, 46) &&
+	    str_ok(n->ipv6, 0, 46) && n->stun_port >= -1 &&
+	    n->stun_port <= 65535 && n->derp_port <= 65535;
+}
+
+int
+check_derp_map_update(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__DerpMapUpdate *u = (const Pm__DerpMapUpdate *)m;
+
+	(void)pol;
+	if (u->home_region > INT32_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < u->n_regions; i++) {
+		const Pm__DerpRegion *r = u->regions[i];
+
+		if (r->region_id == 0 || r->region_id > INT32_MAX ||
+		    !str_ok(r->region_code, 0, 64) ||
+		    !str_ok(r->region_name, 0, 128) || r->n_nodes > 64)
+			return -EINVAL;
+		for (size_t j = 0; j < r->n_nodes; j++)
+			if (!derp_node_ok(r->nodes[j]))
+				return -EINVAL;
+	}
+	return 0;
+}
+
+int
+check_derp_socket_request(const struct ipc_policy *pol,
+    const ProtobufCMessage *m)
+{
+	const Pm__DerpSocketRequest *r = (const Pm__DerpSocketRequest *)m;
+
+	(void)pol;
+	return r->family == AF_INET || r->family == AF_INET6 ? 0 : -EINVAL;
+}
+
+int
+check_derp_socket(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__DerpSocket *s = (const Pm__DerpSocket *)m;
+
+	(void)pol;
+	return s->family == AF_INET || s->family == AF_INET6 ? 0 : -EINVAL;
 }

@@ -22,6 +22,11 @@ int	check_wg_config_error(const struct ipc_policy *,
 int	check_node_keys(const struct ipc_policy *, const ProtobufCMessage *);
 int	check_peer_update(const struct ipc_policy *, const ProtobufCMessage *);
 int	check_filter_update(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_derp_socket_request(const struct ipc_policy *,
+	    const ProtobufCMessage *);
+int	check_derp_socket(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_derp_map_update(const struct ipc_policy *,
+	    const ProtobufCMessage *);
 int	check_endpoints(const struct ipc_policy *, const ProtobufCMessage *);
 int	check_wg_status_reply(const struct ipc_policy *,
 	    const ProtobufCMessage *);

@@ -46,6 +46,7 @@ static const struct ipc_kind privd_netd[] = {
 	    check_wg_config_file },
 	{ PM__PRIVD_TO_NETD__MSG_UDP_SOCKET, IPC_F_FD | IPC_F_ONCE, 0,
 	    check_udp_socket },
+	{ PM__PRIVD_TO_NETD__MSG_DERP_SOCKET, IPC_F_FD, 0, check_derp_socket },
 };
 static const struct ipc_kind privd_ctrld[] = {
 	{ PM__PRIVD_TO_CTRLD__MSG_PEER_CHANNEL, IPC_F_FD, 0, check_peer_channel },
@@ -73,6 +74,8 @@ static const struct ipc_kind netd_privd[] = {
 	    check_wg_interface },
 	{ PM__NETD_TO_PRIVD__MSG_WG_CONFIG_ERROR, IPC_F_ONCE, RUN,
 	    check_wg_config_error },
+	{ PM__NETD_TO_PRIVD__MSG_DERP_SOCKET_REQUEST, 0, RUN,
+	    check_derp_socket_request },
 };
 static const struct ipc_kind ctrld_privd[] = {
 	{ PM__CTRLD_TO_PRIVD__MSG_READY, IPC_F_ONCE, START, check_ready },
@@ -95,6 +98,7 @@ static const struct ipc_kind ctrld_netd[] = {
 	{ PM__CTRLD_TO_NETD__MSG_NODE_KEYS_REQUEST, 0, 0, NULL },
 	{ PM__CTRLD_TO_NETD__MSG_PEER_UPDATE, 0, 0, check_peer_update },
 	{ PM__CTRLD_TO_NETD__MSG_FILTER_UPDATE, 0, 0, check_filter_update },
+	{ PM__CTRLD_TO_NETD__MSG_DERP_MAP_UPDATE, 0, 0, check_derp_map_update },
 	TEST_KIND(PM__CTRLD_TO_NETD__MSG_TEST_FORBIDDEN_SYSCALL)
 };
 static const struct ipc_kind ctrld_dnsd[] = {

@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include "child.h"
+#include "derpmap.h"
 #include "filter.h"
 #include "wg_io.h"
 
@@ -15,6 +16,7 @@ struct netd {
 	uint64_t	 tun_rx_no_peer;	/* packets read with no peer to send to */
 	struct wg_io	 wg;
 	struct filter	 filter;	/* tailnet mode, from ctrld */
+	struct derpmap	 derp;		/* tailnet mode, from ctrld */
 };
 
 int	netd_dispatch_privd(struct ipc_chan *, struct ipc_msg *, void *);
@@ -37,5 +39,14 @@ void	peers_ctrld_udp(struct netd *, int fd, const struct Pm__UdpSocket *);
 void	peers_ctrld_channel(struct netd *);
 void	peers_ctrld_rekey(struct netd *);
 bool	peers_ctrld_refuse(struct netd *, const char *what);
+
+/* derp_home.c: the connection to the home DERP region. */
+void	derp_home_init(void);		/* before the sandbox */
+void	derp_home_update(struct netd *);	/* map or node key changed */
+void	derp_home_socket(struct netd *, int fd);	/* from privd */
+/* A WireGuard datagram to node key `dst` through DERP region `region`;
+ * dropped and counted when that region has no connection. */
+void	derp_send(struct netd *, uint32_t region, const uint8_t dst[32],
+	    const uint8_t *pkt, size_t len);
 
 #endif

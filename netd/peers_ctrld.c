@@ -39,6 +39,7 @@ struct pend_peer {
 	size_t		 nallowed;
 	union wg_endpoint ep;
 	socklen_t	 eplen;
+	uint32_t	 derp;		/* home DERP region, 0: none */
 };
 
 static struct {
@@ -147,6 +148,12 @@ pend_peer(const Pm__TailnetPeer *tp)
 	for (size_t i = 0; i < tp->n_endpoints && pp->eplen == 0; i++)
 		if (parse_endpoint(tp->endpoints[i], &pp->ep, &pp->eplen) < 0)
 			st.bad_strings++;
+	/* No direct endpoint: start on DERP (wg_io.h's magic endpoint). */
+	pp->derp = tp->home_derp <= UINT16_MAX ? tp->home_derp : 0;
+	if (pp->eplen == 0 && pp->derp != 0) {
+		wg_io_derp_endpoint(&pp->ep.in4, pp->derp);
+		pp->eplen = sizeof(pp->ep.in4);
+	}
 	st.nup++;
 	return 0;
 }
@@ -222,6 +229,7 @@ upsert(struct netd *nd, const struct pend_peer *pp)
 			    (const struct sockaddr *)&pp->ep, pp->eplen);
 		allowedips_remove_by_peer(&nd->wg.aips, np->p);
 	}
+	np->derp_region = pp->derp;
 	for (size_t i = 0; i < pp->nallowed; i++)
 		if ((r = allowedips_insert(&nd->wg.aips, pp->allowed[i].family,
 		    pp->allowed[i].addr, pp->allowed[i].cidr, np->p)) < 0)
@@ -317,6 +325,7 @@ peers_ctrld_rekey(struct netd *nd)
 	    netd_node_private())) < 0)
 		log_warnx("tailnet: cannot take the new node key: %s",
 		    strerror(-r));
+	derp_home_update(nd);	/* DERP logs in with the node key */
 }
 
 static void

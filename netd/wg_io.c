@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -69,11 +70,37 @@ real_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+bool
+wg_io_endpoint_derp(const struct wg_peer *p, uint32_t *region)
+{
+	if (p->endpoint_len != sizeof(struct sockaddr_in) ||
+	    p->endpoint.sa.sa_family != AF_INET ||
+	    p->endpoint.in4.sin_addr.s_addr != htonl(WG_DERP_MAGIC_IP))
+		return false;
+	*region = ntohs(p->endpoint.in4.sin_port);
+	return true;
+}
+
+void
+wg_io_derp_endpoint(struct sockaddr_in *sin, uint32_t region)
+{
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(WG_DERP_MAGIC_IP);
+	sin->sin_port = htons((uint16_t)region);
+}
+
 static void
 udp_send(struct netd *nd, struct wg_peer *p, const uint8_t *buf, size_t len)
 {
+	uint32_t region;
+
 	if (p->endpoint_len == 0) {
 		nd->wg.ctr.tx_no_endpoint++;
+		return;
+	}
+	if (wg_io_endpoint_derp(p, &region)) {
+		derp_send(nd, region, p->public_key, buf, len);
 		return;
 	}
 	if (sendto(nd->wg.udp_fd, buf, len, 0, &p->endpoint.sa,
@@ -81,11 +108,31 @@ udp_send(struct netd *nd, struct wg_peer *p, const uint8_t *buf, size_t len)
 		nd->wg.ctr.udp_send_errors++;
 }
 
+/* No handshake completed over the direct endpoint within REKEY_TIMEOUT
+ * (this is a retry): send through the peer's home DERP region instead.
+ * Authenticated packets from a direct endpoint move it back. */
+static void
+maybe_fall_back_to_derp(struct netd_peer *np)
+{
+	struct sockaddr_in sin;
+	uint32_t region;
+
+	if (np->derp_region == 0 || np->p->timers.handshake_attempts == 0 ||
+	    wg_io_endpoint_derp(np->p, &region))
+		return;
+	wg_io_derp_endpoint(&sin, np->derp_region);
+	wg_peer_set_endpoint(np->p, (const struct sockaddr *)&sin,
+	    sizeof(sin));
+	log_info("tailnet: no handshake over the direct path; peer goes "
+	    "through DERP region %u", np->derp_region);
+}
+
 static void
 send_initiation(struct netd_peer *np)
 {
 	struct wg_msg_initiation msg;
 
+	maybe_fall_back_to_derp(np);
 	if (wg_send_initiation(np->p, &msg, wg_now_ns(), real_ns()) == 0)
 		udp_send(np->nd, np->p, (const uint8_t *)&msg, sizeof(msg));
 }
@@ -122,9 +169,16 @@ wg_io_flush(struct netd *nd)
 		struct txmsg *m = &txq[i];
 		unsigned j = i + 1;
 		size_t bytes = m->len;
+		uint32_t region;
 
 		if (m->np->p->endpoint_len == 0) {
 			w->ctr.tx_no_endpoint++;
+			i++;
+			continue;
+		}
+		if (wg_io_endpoint_derp(m->np->p, &region)) {
+			derp_send(nd, region, m->np->p->public_key,
+			    txarena + m->off, m->len);
 			i++;
 			continue;
 		}
@@ -537,6 +591,10 @@ backlog_load(struct wg_io *w, const struct mmsghdr *mm, int n, uint64_t now)
 		w->under_load_until = now + LOAD_HOLD_NS;
 }
 
+/* While a DERP packet is handled: its sender's node key (replies go back
+ * through DERP to it). */
+static const uint8_t *derp_rx_key;
+
 /* Returns the authenticated peer, if any, for rearm(). */
 static struct netd_peer *
 handle_datagram(struct netd *nd, uint8_t *rxbuf, size_t n,
@@ -565,7 +623,13 @@ handle_datagram(struct netd *nd, uint8_t *rxbuf, size_t n,
 	if (rx.events & WG_RX_REPLY) {
 		if (rx.reply_len == WG_MSG_COOKIE_LEN)
 			w->ctr.cookies_sent++;
-		(void)!sendto(w->udp_fd, reply, rx.reply_len, 0, src, srclen);
+		if (derp_rx_key != NULL)
+			derp_send(nd, ntohs(((const struct sockaddr_in *)
+			    src)->sin_port), derp_rx_key, reply,
+			    rx.reply_len);
+		else
+			(void)!sendto(w->udp_fd, reply, rx.reply_len, 0, src,
+			    srclen);
 	}
 	if (rx.peer == NULL)
 		return NULL;
@@ -744,4 +808,29 @@ wg_io_remove_peer(struct netd *nd, struct netd_peer *np)
 	drop_staged(np);
 	wg_peer_remove(np->p);
 	free(np);
+}
+
+void
+wg_io_from_derp(struct netd *nd, uint32_t region, const uint8_t src[32],
+    const uint8_t *pkt, size_t len)
+{
+	static uint8_t buf[RX_BUF];
+	struct netd_peer *last = NULL, *np;
+	struct sockaddr_in sin;
+
+	if (!nd->wg.on || len == 0 || len > sizeof(buf)) {
+		nd->wg.ctr.rx_bad++;
+		return;
+	}
+	memcpy(buf, pkt, len);	/* opened in place */
+	wg_io_derp_endpoint(&sin, region);
+	derp_rx_key = src;
+	np = handle_datagram(nd, buf, len, (const struct sockaddr *)&sin,
+	    sizeof(sin), wg_now_ns(), real_ns());
+	derp_rx_key = NULL;
+	if (np != NULL)
+		rearm(&last, np);
+	gro_flush(nd);
+	wg_io_flush(nd);
+	rearm(&last, NULL);
 }

@@ -21,6 +21,7 @@
 #ifndef PM_NETD_WG_IO_H
 #define PM_NETD_WG_IO_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -47,7 +48,14 @@ struct netd_peer {
 	struct wg_peer	*p;
 	struct wg_staged *staged, *staged_tail;	/* oldest first */
 	uint8_t		 nstaged;
+	uint32_t	 derp_region;	/* the peer's home DERP region, 0: none */
 };
+
+/* A DERP "endpoint": tailscale's magic 127.3.3.40, the port being the
+ * region ID.  The WireGuard core keeps it like any endpoint (it follows
+ * authenticated packets); the I/O layer sends to such an endpoint through
+ * DERP, addressed by the peer's public (node) key. */
+#define WG_DERP_MAGIC_IP	0x7f030328u	/* 127.3.3.40 */
 
 /* Drop counters, shown by status. */
 struct wg_counters {
@@ -94,5 +102,11 @@ void	wg_io_from_tun(struct netd *, uint8_t *buf, size_t len);
 /* Sends what is queued: at the end of every wakeup that queued anything. */
 void	wg_io_flush(struct netd *);
 uint64_t wg_now_ns(void);
+/* The peer's endpoint is DERP region *region. */
+bool	wg_io_endpoint_derp(const struct wg_peer *, uint32_t *region);
+void	wg_io_derp_endpoint(struct sockaddr_in *, uint32_t region);
+/* One packet relayed by DERP region `region` from node key `src`. */
+void	wg_io_from_derp(struct netd *, uint32_t region, const uint8_t src[32],
+	    const uint8_t *pkt, size_t len);
 
 #endif

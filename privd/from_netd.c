@@ -21,6 +21,9 @@ privd_dispatch_netd(struct ipc_chan *c, struct ipc_msg *m, void *arg)
 	case PM__NETD_TO_PRIVD__MSG_WG_INTERFACE:
 		wgmode_apply(k, env->wg_interface);
 		return 0;
+	case PM__NETD_TO_PRIVD__MSG_DERP_SOCKET_REQUEST:
+		privd_derp_socket(k, env->derp_socket_request);
+		return 0;
 	case PM__NETD_TO_PRIVD__MSG_WG_CONFIG_ERROR:
 		wgmode_config_error(k, env->wg_config_error->message);
 		return 0;

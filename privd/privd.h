@@ -133,5 +133,8 @@ void	 privd_chan_event(struct ipc_chan *, enum ipc_event, int, void *);
 void	 privd_handle_ready(struct child *, const Pm__Ready *);
 void	 privd_handle_peer_misbehaved(struct child *,
 	    const Pm__PeerMisbehaved *);
+/* derp_socket.c: one marked TCP socket for netd's DERP connections. */
+struct Pm__DerpSocketRequest;
+void	 privd_derp_socket(struct child *, const struct Pm__DerpSocketRequest *);
 
 #endif

@@ -61,7 +61,8 @@ static const struct role_desc roles[SANDBOX_NROLES] = {
 			[RLIMIT_NOFILE] = LIMIT(1024),
 		},
 		.groups = { STATE_CHILD_GROUPS,
-		    SCG_UDP_SOCKET, SCG_UDP_IO, SCG_UDP_SOCKOPT },
+		    SCG_UDP_SOCKET, SCG_UDP_IO, SCG_UDP_SOCKOPT,
+		    SCG_TCP_CONNECT },
 	},
 	[SANDBOX_CTRLD] = {
 		.name = "ctrld",

@@ -42,6 +42,7 @@ enum sc_group {
 	SCG_CHILD_SETUP,
 	SCG_STATE_FILES,	/* ctrld, netd: files in their own dir */
 	SCG_DNS_CLIENT,		/* ctrld: name lookups over UDP */
+	SCG_TCP_CONNECT,	/* netd: connect privd's DERP sockets */
 	SCG_SANITIZER,		/* appended by seccomp.c in sanitizer builds */
 	SCG_SANITIZER_NOSPAWN,	/* ditto, for roles that never fork */
 	SCG_COUNT

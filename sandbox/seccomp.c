@@ -237,6 +237,14 @@ static const struct sc_rule tcp_client[] = {
 	ALLOW_IF(getsockopt, EQ(1, SOL_SOCKET), EQ(2, SO_ERROR)),
 };
 
+/* netd's DERP connections: TCP sockets privd opened and marked (netd
+ * opens none itself), connected non-blocking, the outcome read back with
+ * SO_ERROR; data moves with sendto/recvfrom (udp_io). */
+static const struct sc_rule tcp_connect[] = {
+	ALLOW(connect),
+	ALLOW_IF(getsockopt, EQ(1, SOL_SOCKET), EQ(2, SO_ERROR)),
+};
+
 /* ctrld's lookups of the login server's name: a UDP socket connected to
  * a nameserver from resolv.conf, then plain read/write (basic_io). */
 static const struct sc_rule dns_client[] = {
@@ -393,6 +401,7 @@ static const struct sc_set groups[SCG_COUNT] = {
 	GROUP(SCG_CHILD_SETUP, child_setup),
 	GROUP(SCG_STATE_FILES, state_files),
 	GROUP(SCG_DNS_CLIENT, dns_client),
+	GROUP(SCG_TCP_CONNECT, tcp_connect),
 	GROUP(SCG_SANITIZER, sanitizer),
 	GROUP(SCG_SANITIZER_NOSPAWN, sanitizer_nospawn),
 };

@@ -113,6 +113,37 @@ static size_t nsim;
 static int sink[3];
 static unsigned got[3];		/* datagrams: netd, privd, dnsd */
 
+/* netd's DERP map as rebuilt from DerpMapUpdate parts. */
+static struct {
+	uint64_t	 gen;
+	char		 open_ids[8192], ids[8192];	/* "id:code:nodes " */
+	uint32_t	 home;
+	unsigned	 parts, commits;
+} dm;
+
+static void
+dm_apply(const Pm__DerpMapUpdate *u)
+{
+	size_t len;
+
+	if (u->generation != dm.gen) {
+		dm.gen = u->generation;
+		dm.open_ids[0] = '\0';
+	}
+	dm.parts++;
+	for (size_t i = 0; i < u->n_regions; i++) {
+		len = strlen(dm.open_ids);
+		snprintf(dm.open_ids + len, sizeof(dm.open_ids) - len,
+		    "%u:%s:%zu ", u->regions[i]->region_id,
+		    u->regions[i]->region_code, u->regions[i]->n_nodes);
+	}
+	if (!u->more) {
+		memcpy(dm.ids, dm.open_ids, sizeof(dm.ids));
+		dm.home = u->home_region;
+		dm.commits++;
+	}
+}
+
 static void
 strv_join(char **v, size_t n, char *buf, size_t len)
 {
@@ -189,6 +220,9 @@ drain(struct ctrld *cd)
 				if (m->msg_case ==
 				    PM__CTRLD_TO_NETD__MSG_PEER_UPDATE)
 					sim_apply(m->peer_update);
+				else if (m->msg_case ==
+				    PM__CTRLD_TO_NETD__MSG_DERP_MAP_UPDATE)
+					dm_apply(m->derp_map_update);
 				pm__ctrld_to_netd__free_unpacked(m, NULL);
 			}
 		}
@@ -352,12 +386,112 @@ test_delta_matches_map(void **state)
 	netmap_free(&nm);
 }
 
+#define SELF(home) "{\"Node\":{\"ID\":1,\"Key\":\"nodekey:" \
+	"00000000000000000000000000000000000000000000000000000000000000aa\"," \
+	"\"Name\":\"self.tailnet.test.\",\"Addresses\":[\"100.64.0.1/32\"]," \
+	"\"HomeDERP\":" #home "}"
+
+/* The DERPMap reaches netd whole (in parts when large), sorted, with the
+ * home region; unchanged maps are not sent again; bad regions and nodes
+ * are left out. */
+static void
+test_derpmap_to_netd(void **state)
+{
+	static struct ctrld cd;
+	static char big[200000];
+	struct netmap nm;
+	struct prefs p;
+	size_t len;
+	unsigned commits;
+	int sv[2];
+
+	(void)state;
+	cd.c.self = PM__PROC__PROC_CTRLD;
+	cd.c.loop = uv_default_loop();
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	assert_true(ipc_chan_open(&cd.c.chans[PM__PROC__PROC_NETD], cd.c.loop,
+	    sv[0], PM__PROC__PROC_CTRLD, PM__PROC__PROC_NETD, no_dispatch,
+	    NULL, &cd) >= 0);
+	sink[0] = sv[1];
+	sink[1] = sink[2] = -1;
+	fanout_sibling_restarted(PM__PROC__PROC_NETD);
+	memset(&dm, 0, sizeof(dm));
+	netmap_init(&nm);
+	prefs_default(&p);
+	apply(&nm, SELF(2) ",\"DERPMap\":{\"Regions\":{"
+	    "\"900\":{\"RegionID\":900,\"RegionCode\":\"test\",\"Nodes\":["
+	    "{\"Name\":\"900a\",\"RegionID\":900,\"HostName\":\"derp.test\","
+	    "\"IPv4\":\"192.0.2.1\",\"DERPPort\":8443,"
+	    "\"InsecureForTests\":true},{\"Name\":\"nohost\"},"
+	    "{\"HostName\":\"p.test\",\"DERPPort\":70000}]},"
+	    "\"2\":{\"RegionID\":2,\"RegionCode\":\"two\",\"Nodes\":["
+	    "{\"HostName\":\"two.test\"}]},"
+	    "\"1\":{\"RegionID\":1,\"RegionCode\":\"one\",\"Nodes\":[]},"
+	    "\"5\":{\"RegionID\":6,\"RegionCode\":\"mismatch\"}}}}");
+	fanout_apply(&cd, &nm, &p);
+	drain(&cd);
+	assert_int_equal(dm.commits, 1);
+	assert_string_equal(dm.ids, "1:one:0 2:two:1 900:test:1 ");
+	assert_int_equal(dm.home, 2);
+	/* Nothing changed: nothing sent. */
+	fanout_apply(&cd, &nm, &p);
+	drain(&cd);
+	assert_int_equal(got[0], 0);
+	/* The self node's home moves: sent again. */
+	apply(&nm, SELF(900) "}");
+	fanout_apply(&cd, &nm, &p);
+	drain(&cd);
+	assert_int_equal(dm.commits, 2);
+	assert_int_equal(dm.home, 900);
+	/* The self node's home is not in the map: the lowest region with
+	 * nodes that may be a home. */
+	apply(&nm, SELF(77) "}");
+	fanout_apply(&cd, &nm, &p);
+	drain(&cd);
+	assert_int_equal(dm.commits, 3);
+	assert_int_equal(dm.home, 2);
+	/* A map larger than one datagram: several parts, one commit. */
+	len = (size_t)sprintf(big, "{\"DERPMap\":{\"Regions\":{");
+	for (int r = 1; r <= 120; r++) {
+		len += (size_t)sprintf(big + len, "%s\"%d\":{\"RegionID\":%d,"
+		    "\"RegionCode\":\"r%d\",\"Nodes\":[", r > 1 ? "," : "", r,
+		    r, r);
+		for (int n = 0; n < 3; n++)
+			len += (size_t)sprintf(big + len, "%s{\"Name\":\"%d%c\","
+			    "\"HostName\":\"derp%d-%d.long-host-name.example."
+			    "test\",\"IPv4\":\"198.51.100.%d\",\"IPv6\":"
+			    "\"2001:db8::%d:%d\"}", n ? "," : "", r, 'a' + n, r,
+			    n, r, r, n);
+		len += (size_t)sprintf(big + len, "]}");
+	}
+	sprintf(big + len, "}}}");
+	commits = dm.commits;
+	dm.parts = 0;
+	apply(&nm, big);
+	fanout_apply(&cd, &nm, &p);
+	drain(&cd);
+	assert_int_equal(dm.commits, commits + 1);
+	assert_true(dm.parts > 1);
+	assert_non_null(strstr(dm.ids, "1:r1:3 2:r2:3 3:r3:3 "));
+	assert_non_null(strstr(dm.ids, " 120:r120:3 "));
+	/* (the self node's HomeDERP 77 is in this map) */
+	assert_int_equal(dm.home, 77);
+	/* netd restarted: the map is sent again. */
+	fanout_sibling_restarted(PM__PROC__PROC_NETD);
+	fanout_apply(&cd, &nm, &p);
+	drain(&cd);
+	assert_int_equal(dm.commits, commits + 2);
+	prefs_free(&p);
+	netmap_free(&nm);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_accepted_prefixes),
 		cmocka_unit_test(test_delta_matches_map),
+		cmocka_unit_test(test_derpmap_to_netd),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
