@@ -5,7 +5,6 @@ Every test runs privd in a fresh network namespace of its own, with its state
 and socket under a fresh directory, and tears all of it down afterwards.
 """
 import ctypes
-import errno
 import json
 import os
 import re
@@ -161,30 +160,39 @@ class Suite:
         return self.procs()[name]["pid"]
 
     def channel_fd(self, sender, receiver):
-        """A duplicate of `sender`'s end of its channel to `receiver`."""
-        if sender != "privd":
-            # Right after a sibling restarted, privd reports it running
-            # before `sender` has installed the new channel at its fixed
-            # descriptor: wait for it rather than race.
-            deadline = time.time() + 5
-            while True:
-                try:
-                    return getfd(self.pid(sender), FD_OF[receiver])
-                except OSError as e:
-                    if e.errno != errno.EBADF or time.time() > deadline:
-                        raise
-                    time.sleep(0.05)
-        # privd's ends are not at fixed numbers: find the one whose peer is
-        # the receiver's fd 3, through sock_diag (ss).
-        want = socket_inode(self.pid(receiver), FD_OF["privd"])
+        """A duplicate of `sender`'s end of its channel to `receiver`.
+
+        A child's channels sit at their fixed descriptors (ipc/fds.h) only
+        from start: one replaced after a sibling's restart keeps whatever
+        descriptor SCM_RIGHTS gave it, and privd's ends were never fixed.
+        So the end is found by its peer, the receiver's fixed descriptor for
+        `sender` (a test's receiver still has its start-time channels),
+        matched through sock_diag (ss).  Right after a restart privd reports
+        the sibling running before `sender` has the new channel: wait.
+        """
+        deadline = time.time() + 5
+        while True:
+            fd = self._channel_fd(sender, receiver)
+            if fd is not None or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        if fd is None:
+            raise AssertionError(f"no {sender} channel to {receiver}")
+        return getfd(self.pid(sender), fd)
+
+    def _channel_fd(self, sender, receiver):
+        if receiver == "privd":
+            return FD_OF["privd"]   # privd never restarts: never replaced
+        want = socket_inode(self.pid(receiver), FD_OF[sender])
+        spid = self.pid(sender)
         out = self.ns.run("ss", "-xpnH").stdout
-        ppid = self.pid("privd")
         for line in out.splitlines():
             f = line.split()
-            if len(f) >= 8 and f[7] == str(want) and f"pid={ppid}," in line:
-                fd = int(re.search(rf"pid={ppid},fd=(\d+)", line).group(1))
-                return getfd(ppid, fd)
-        raise AssertionError(f"no privd channel to {receiver}:\n{out}")
+            if len(f) >= 8 and f[7] == str(want) and f"pid={spid}," in line:
+                m = re.search(rf"pid={spid},fd=(\d+)", line)
+                if m:
+                    return int(m.group(1))
+        return None
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
         if self.proc is None or self.proc.poll() is not None:
