@@ -83,5 +83,6 @@ struct nm_node *netmap_peer(struct netmap *, int64_t id);
 
 /* RFC 3339 as Go writes it; 0 and -1 on error. */
 int	nm_parse_time(const char *s, int64_t *out);
+bool	nm_valid_prefix(const char *s);
 
 #endif

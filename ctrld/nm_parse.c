@@ -48,9 +48,10 @@ nm_nodes_free(struct nm_node *v, size_t n)
 	free(v);
 }
 
-/* "a.b.c.d/n" or "v6/n", address and length checked. */
-static bool
-valid_prefix(const char *s)
+/* "a.b.c.d/n" or "v6/n", address and length checked: the netmap's
+ * prefixes and the prefs' advertised routes alike. */
+bool
+nm_valid_prefix(const char *s)
 {
 	char buf[64], *slash, *end;
 	unsigned char a[16];
@@ -288,7 +289,7 @@ nm_node_parse(json_t *o, struct nm_node *n, char *err, size_t errlen)
 			goto bad;
 	}
 	if (strv_parse(json_object_get(o, "Addresses"), NM_MAX_ADDRS,
-	    valid_prefix, &n->addrs, &n->naddrs, "Addresses", err, errlen) < 0)
+	    nm_valid_prefix, &n->addrs, &n->naddrs, "Addresses", err, errlen) < 0)
 		goto bad;
 	v = json_object_get(o, "AllowedIPs");
 	if (v == NULL || json_is_null(v)) {
@@ -298,7 +299,7 @@ nm_node_parse(json_t *o, struct nm_node *n, char *err, size_t errlen)
 			nm_fail(err, errlen, "map: %s: out of memory", "AllowedIPs");
 			goto bad;
 		}
-	} else if (strv_parse(v, NM_MAX_ALLOWED, valid_prefix, &n->allowed,
+	} else if (strv_parse(v, NM_MAX_ALLOWED, nm_valid_prefix, &n->allowed,
 	    &n->nallowed, "AllowedIPs", err, errlen) < 0)
 		goto bad;
 	if (strv_parse(json_object_get(o, "Endpoints"), NM_MAX_ENDPOINTS,

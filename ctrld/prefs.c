@@ -9,6 +9,7 @@
 
 #include "keys.h"
 #include "log.h"
+#include "netmap.h"
 #include "noise.h"
 #include "prefs.h"
 #include "statefile.h"
@@ -35,28 +36,6 @@ fail(char *err, size_t errlen, const char *fmt, const char *what)
 {
 	snprintf(err, errlen, fmt, what);
 	return -1;
-}
-
-static bool
-valid_route(const char *s)
-{
-	char buf[64], *slash, *end;
-	unsigned char a[16];
-	long bits;
-	bool v6;
-
-	if (strlen(s) >= sizeof(buf))
-		return false;
-	strcpy(buf, s);
-	if ((slash = strchr(buf, '/')) == NULL)
-		return false;
-	*slash = '\0';
-	v6 = strchr(buf, ':') != NULL;
-	if (inet_pton(v6 ? AF_INET6 : AF_INET, buf, a) != 1)
-		return false;
-	bits = strtol(slash + 1, &end, 10);
-	return *end == '\0' && end != slash + 1 && bits >= 0 &&
-	    bits <= (v6 ? 128 : 32);
 }
 
 static bool
@@ -136,7 +115,7 @@ prefs_from_json(struct prefs *p, json_t *o, char *err, size_t errlen)
 			r = str_field(v, p->exit_node, sizeof(p->exit_node), k,
 			    err, errlen);
 		else if (strcmp(k, "advertise_routes") == 0)
-			r = str_list(v, PREFS_MAX_ROUTES, valid_route,
+			r = str_list(v, PREFS_MAX_ROUTES, nm_valid_prefix,
 			    &p->advertise_routes, k, err, errlen);
 		else if (strcmp(k, "advertise_tags") == 0)
 			r = str_list(v, PREFS_MAX_TAGS, valid_tag,
