@@ -135,6 +135,35 @@ gets_(json_t *o, const char *key, const char *dflt)
 	return s != NULL && *s != '\0' ? s : dflt;
 }
 
+/* One line per DERP connection: the numbers that say whether the relay
+ * works and whether it or a peer sends garbage. */
+static void
+print_derp(json_t *d)
+{
+	json_t *r;
+	size_t i;
+
+	json_array_foreach(json_object_get(d, "regions"), i, r) {
+		printf("derp region %lld%s: %s, %lld logins, %lld drops, "
+		    "%lld server errors, %lld garbage frames; rx %lld pkts, "
+		    "tx %lld pkts (%lld dropped), %lld refused\n",
+		    (long long)geti(r, "region"),
+		    json_is_true(json_object_get(r, "home")) ? " (home)" : "",
+		    json_is_true(json_object_get(r, "connected")) ?
+		    "connected" : "not connected",
+		    (long long)geti(r, "logins"), (long long)geti(r, "drops"),
+		    (long long)geti(r, "server_errors"),
+		    (long long)geti(r, "garbage_frames"),
+		    (long long)geti(r, "rx_packets"),
+		    (long long)geti(r, "tx_packets"),
+		    (long long)geti(r, "tx_dropped"),
+		    (long long)geti(r, "rx_refused"));
+	}
+	if (geti(d, "tx_no_region") > 0)
+		printf("derp: %lld packets for regions with no connection\n",
+		    (long long)geti(d, "tx_no_region"));
+}
+
 static void
 print_wireguard(json_t *wg)
 {
@@ -160,6 +189,8 @@ print_wireguard(json_t *wg)
 		printf("  transfer:         %lld B received, %lld B sent\n",
 		    (long long)geti(p, "rx_bytes"), (long long)geti(p, "tx_bytes"));
 	}
+	if (json_is_object(json_object_get(wg, "derp")))
+		print_derp(json_object_get(wg, "derp"));
 }
 
 static void

@@ -405,6 +405,36 @@ wg_counters_json(const Pm__WgCounters *c)
 	    "rx_filtered", (json_int_t)c->rx_filtered);
 }
 
+static json_t *
+derp_json(const Pm__DerpStatus *d)
+{
+	json_t *regions = json_array();
+
+	for (size_t i = 0; i < d->n_regions; i++) {
+		const Pm__DerpRegionStatus *r = d->regions[i];
+
+		json_array_append_new(regions, json_pack(
+		    "{s:i,s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+		    "s:I,s:s}",
+		    "region", (int)r->region, "home", r->home,
+		    "connected", r->connected,
+		    "dials", (json_int_t)r->dials,
+		    "logins", (json_int_t)r->logins,
+		    "drops", (json_int_t)r->drops,
+		    "server_errors", (json_int_t)r->server_errors,
+		    "rx_packets", (json_int_t)r->rx_packets,
+		    "rx_bytes", (json_int_t)r->rx_bytes,
+		    "tx_packets", (json_int_t)r->tx_packets,
+		    "tx_bytes", (json_int_t)r->tx_bytes,
+		    "tx_dropped", (json_int_t)r->tx_dropped,
+		    "garbage_frames", (json_int_t)r->garbage_frames,
+		    "rx_refused", (json_int_t)r->rx_refused,
+		    "last_error", r->last_error ? r->last_error : ""));
+	}
+	return json_pack("{s:o,s:I}", "regions", regions, "tx_no_region",
+	    (json_int_t)d->tx_no_region);
+}
+
 /* netd answers in one or more parts; the last has more = false. */
 void
 status_wg_reply(struct ctrld *cd, const Pm__WgStatusReply *rep)
@@ -425,6 +455,8 @@ status_wg_reply(struct ctrld *cd, const Pm__WgStatusReply *rep)
 	if (rep->counters != NULL)
 		json_object_set_new(req->wg, "counters", wg_counters_json(
 		    rep->counters));
+	if (rep->derp != NULL)
+		json_object_set_new(req->wg, "derp", derp_json(rep->derp));
 	for (size_t i = 0; i < rep->n_peers; i++)
 		json_array_append_new(peers, wg_peer_json(rep->peers[i]));
 	if (!rep->more)

@@ -186,6 +186,29 @@ check_wg_config_error(const struct ipc_policy *pol, const ProtobufCMessage *m)
 	return str_ok(e->message, 1, 256) ? 0 : -EINVAL;
 }
 
+/* DERP connections: region IDs fit the magic endpoint's port, at most
+ * one entry per region. */
+#define DERP_REGIONS_MAX	64
+static bool
+derp_status_ok(const Pm__DerpStatus *d)
+{
+	if (d == NULL)
+		return true;
+	if (d->n_regions > DERP_REGIONS_MAX)
+		return false;
+	for (size_t i = 0; i < d->n_regions; i++) {
+		const Pm__DerpRegionStatus *r = d->regions[i];
+
+		if (r->region == 0 || r->region > 65535 ||
+		    !str_ok(r->last_error, 0, 127))
+			return false;
+		for (size_t j = 0; j < i; j++)
+			if (d->regions[j]->region == r->region)
+				return false;
+	}
+	return true;
+}
+
 int
 check_wg_status_reply(const struct ipc_policy *pol, const ProtobufCMessage *m)
 {
@@ -193,7 +216,8 @@ check_wg_status_reply(const struct ipc_policy *pol, const ProtobufCMessage *m)
 
 	(void)pol;
 	if ((r->public_key.len != 0 && r->public_key.len != 32) ||
-	    r->n_peers > WG_PEERS_MAX || r->listen_port > 65535)
+	    r->n_peers > WG_PEERS_MAX || r->listen_port > 65535 ||
+	    !derp_status_ok(r->derp))
 		return -EINVAL;
 	for (size_t i = 0; i < r->n_peers; i++) {
 		const Pm__WgPeerStatus *p = r->peers[i];

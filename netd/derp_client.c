@@ -53,6 +53,7 @@ drop(struct derp_client *d, const char *why)
 	if (d->session) {
 		if (d->c.state == DERP_CONN_FAILED)
 			d->server_errors++;
+		d->skipped += d->c.st.skipped;
 		derp_conn_free(&d->c);
 		if (d->ctx != NULL && !d->to.plain)
 			derp_tls_free(&d->t);

@@ -64,6 +64,7 @@ struct derp_client {
 	uint64_t	 dials, logins, drops;	/* drops: connections lost */
 	uint64_t	 server_errors;	/* protocol failures from the server */
 	uint64_t	 tx_dropped;
+	uint64_t	 skipped;	/* short or unknown frames, past sessions */
 	char		 last_err[128];
 };
 

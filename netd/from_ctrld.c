@@ -27,7 +27,7 @@ netd_dispatch_ctrld(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		if (!peers_ctrld_refuse(c->arg, "DERP map") &&
 		    derpmap_update(&((struct netd *)c->arg)->derp,
 		    env->derp_map_update) == 1)
-			derp_home_update(c->arg);
+			derp_regions_update(c->arg);
 		return 0;
 	case PM__CTRLD_TO_NETD__MSG_WG_STATUS_REQUEST:
 		return netd_wg_status(c->arg, env->wg_status_request->id);

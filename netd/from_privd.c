@@ -25,7 +25,7 @@ netd_dispatch_privd(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		netd_wg_config(nd, m->fd);
 		return 0;
 	case PM__PRIVD_TO_NETD__MSG_DERP_SOCKET:
-		derp_home_socket(nd, m->fd);
+		derp_regions_socket(nd, m->fd);
 		m->fd = -1;
 		return 0;
 	case PM__PRIVD_TO_NETD__MSG_UDP_SOCKET:

@@ -23,7 +23,7 @@ main(int argc, char **argv)
 	/* OpenSSL loads its provider while files are still reachable. */
 	if (aead_global_init() < 0)
 		fatalx("cannot initialise the crypto libraries");
-	derp_home_init();
+	derp_regions_init();
 	child_sandbox(&nd.c);
 	child_start(&nd.c);
 	return child_run(&nd.c);

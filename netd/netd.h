@@ -40,13 +40,31 @@ void	peers_ctrld_channel(struct netd *);
 void	peers_ctrld_rekey(struct netd *);
 bool	peers_ctrld_refuse(struct netd *, const char *what);
 
-/* derp_home.c: the connection to the home DERP region. */
-void	derp_home_init(void);		/* before the sandbox */
-void	derp_home_update(struct netd *);	/* map or node key changed */
-void	derp_home_socket(struct netd *, int fd);	/* from privd */
-/* A WireGuard datagram to node key `dst` through DERP region `region`;
- * dropped and counted when that region has no connection. */
+/* derp_regions.c: DERP connections, the home region's and on-demand
+ * ones to peers' regions. */
+#define DERP_STATUS_REGIONS_MAX	32
+struct derp_region_stats {
+	uint32_t	 region;
+	bool		 home, connected;
+	uint64_t	 dials, logins, drops, server_errors;
+	uint64_t	 rx_packets, rx_bytes, tx_packets, tx_bytes;
+	uint64_t	 tx_dropped;	/* queue full, or not logged in */
+	uint64_t	 garbage_frames;	/* short or unknown frames skipped */
+	uint64_t	 rx_refused;	/* relayed packets WireGuard refused */
+	char		 last_error[128];
+};
+void	derp_regions_init(void);		/* before the sandbox */
+void	derp_regions_update(struct netd *);	/* map, home or node key */
+void	derp_regions_socket(struct netd *, int fd);	/* from privd */
+uint32_t derp_home_region(const struct netd *);
+/* A WireGuard datagram to node key `dst` through DERP region `region`,
+ * connecting to it first if needed; dropped and counted when that cannot
+ * be. */
 void	derp_send(struct netd *, uint32_t region, const uint8_t dst[32],
 	    const uint8_t *pkt, size_t len);
+/* The connections' counters (at most max) and the packets dropped for
+ * want of any connection to their region. */
+size_t	derp_regions_status(const struct netd *, struct derp_region_stats *,
+	    size_t max, uint64_t *tx_no_region);
 
 #endif

@@ -325,7 +325,7 @@ peers_ctrld_rekey(struct netd *nd)
 	    netd_node_private())) < 0)
 		log_warnx("tailnet: cannot take the new node key: %s",
 		    strerror(-r));
-	derp_home_update(nd);	/* DERP logs in with the node key */
+	derp_regions_update(nd);	/* DERP logs in with the node key */
 }
 
 static void

@@ -126,6 +126,45 @@ fill_counters(const struct wg_counters *c, Pm__WgCounters *out)
 	out->tx_bad_offload = c->tx_bad_offload;
 }
 
+/* The DERP connections' counters, for the last reply. */
+static Pm__DerpStatus *
+fill_derp(struct netd *nd)
+{
+	static struct derp_region_stats st[DERP_STATUS_REGIONS_MAX];
+	static Pm__DerpRegionStatus rs[DERP_STATUS_REGIONS_MAX];
+	static Pm__DerpRegionStatus *ptrs[DERP_STATUS_REGIONS_MAX];
+	static Pm__DerpStatus ds;
+	size_t n;
+
+	pm__derp_status__init(&ds);
+	n = derp_regions_status(nd, st, DERP_STATUS_REGIONS_MAX,
+	    &ds.tx_no_region);
+	for (size_t i = 0; i < n; i++) {
+		Pm__DerpRegionStatus *r = &rs[i];
+
+		pm__derp_region_status__init(r);
+		r->region = st[i].region;
+		r->home = st[i].home;
+		r->connected = st[i].connected;
+		r->dials = st[i].dials;
+		r->logins = st[i].logins;
+		r->drops = st[i].drops;
+		r->server_errors = st[i].server_errors;
+		r->rx_packets = st[i].rx_packets;
+		r->rx_bytes = st[i].rx_bytes;
+		r->tx_packets = st[i].tx_packets;
+		r->tx_bytes = st[i].tx_bytes;
+		r->tx_dropped = st[i].tx_dropped;
+		r->garbage_frames = st[i].garbage_frames;
+		r->rx_refused = st[i].rx_refused;
+		r->last_error = st[i].last_error;
+		ptrs[i] = r;
+	}
+	ds.regions = ptrs;
+	ds.n_regions = n;
+	return &ds;
+}
+
 int
 netd_wg_status(struct netd *nd, uint64_t id)
 {
@@ -155,7 +194,17 @@ netd_wg_status(struct netd *nd, uint64_t id)
 			}
 			fill_peer(nd, p, &buf, rep.n_peers++);
 		}
+	/* The DERP part (a few KiB) must not push a full reply past the
+	 * channel's size: such a reply goes first, alone. */
+	if (buf.naips > AIPS_PER_REPLY / 2) {
+		rep.more = true;
+		if ((r = send_reply(nd, &rep)) < 0)
+			return r;
+		rep.n_peers = 0;
+		buf.naips = 0;
+	}
 	rep.more = false;
+	rep.derp = fill_derp(nd);
 	fill_counters(&nd->wg.ctr, &ctr);
 	ctr.rx_filtered = nd->filter.dropped;
 	rep.counters = &ctr;

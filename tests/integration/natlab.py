@@ -118,9 +118,11 @@ class LabNode:
         return p.get("path") if p else None
 
     def derp(self):
-        """netd's DERP counters by region id (status wireguard.derp)."""
+        """netd's DERP connections' counters by region id (status
+        wireguard.derp.regions)."""
         w = self.status().get("wireguard") or {}
-        return {r["region"]: r for r in w.get("derp", [])}
+        return {r["region"]: r
+                for r in (w.get("derp") or {}).get("regions", [])}
 
     def node_key(self):
         n = self.lab.control.node(self.hostname)

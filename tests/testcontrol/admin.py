@@ -60,6 +60,20 @@ def op_expire_node(srv, a):
     return {"expired": n["id"]}
 
 
+def op_set_home_derp(srv, a):
+    """The HomeDERP the netmap gives node (0: the node's own
+    PreferredDERP again): a control server steering a node's home region,
+    so that tests can give two nodes different ones."""
+    n = _node(srv, a["node"])
+    region = int(a.get("region") or 0)
+    if not 0 <= region <= 65535:
+        raise ValueError("region must be 0..65535")
+    n["home_derp"] = region
+    srv.state.save()
+    srv.changed()
+    return {"node": n["id"], "home_derp": region}
+
+
 def op_approve_routes(srv, a):
     n = _node(srv, a["node"])
     routes = a.get("routes")
@@ -194,7 +208,8 @@ OPS = {"nodes": op_nodes, "preauth-key": op_preauth_key,
        "filter": op_filter, "fault": op_fault, "fake-nodes": op_fake_nodes,
        "clear-faults": op_clear_faults, "set-dns": op_set_dns,
        "set-derpmap": op_set_derpmap, "set-keepalive": op_set_keepalive,
-       "set-online-style": op_set_online_style, "info": op_info}
+       "set-online-style": op_set_online_style, "info": op_info,
+       "set-home-derp": op_set_home_derp}
 
 
 async def handle_admin(srv, req):

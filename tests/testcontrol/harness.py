@@ -210,6 +210,11 @@ class TestControl:
         return self.admin.call("approve-routes", node=str(node),
                                routes=list(routes))
 
+    def set_home_derp(self, node, region):
+        """Overrides node's HomeDERP in every netmap (0: stop)."""
+        return self.admin.call("set-home-derp", node=str(node),
+                               region=region)
+
     def pending(self):
         return self.admin.call("pending")["pending"]
 

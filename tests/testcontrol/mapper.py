@@ -59,7 +59,8 @@ class Mapper:
         prim = [r for r, nid in primaries.items() if nid == n["id"]]
         allowed = addrs + prim + pol.node_exit_routes(st, n)
         hi = n["hostinfo"] or {}
-        derp = ((hi.get("NetInfo") or {}).get("PreferredDERP")) or 0
+        derp = (n.get("home_derp") or
+                ((hi.get("NetInfo") or {}).get("PreferredDERP")) or 0)
         is_online = n["id"] in online
         expired = st.expired(n)
         cap_map = {CAP_ADMIN: [], CAP_SSH: [], CAP_AUTO_UPDATE: [False]}

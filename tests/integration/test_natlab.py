@@ -1,0 +1,200 @@
+"""The NAT lab (issue 6): nodes behind simulated NATs (natlab.py) find
+each other directly when their NATs allow it, and through DERP when they
+do not, and a TCP stream survives the move.
+
+One lab for the module (starting five suites is the slow part):
+
+    e1, e2  easy NATs (endpoint-independent mapping)
+    h1, h2  hard NATs (a random port per destination); h2's home DERP
+            region is 902 (testcontrol's set-home-derp), everyone else's
+            901, so h1 and h2 each send to the other's home region
+    u       a firewall dropping all UDP
+
+"Direct" and "relay" are read from `privmesh status --json` (per-peer
+`path`: "direct IP:port" or 'relay "code"').
+
+DISCO_MERGED: the easy-easy upgrade and the fall back after a cut need
+disco (path discovery and selection), which lands on another branch.  Until
+it is merged, the two tests that need it are skipped; set it to True then.
+Everything else passes without it.
+"""
+import os
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from natlab import Lab, transfer, wait_path  # noqa: E402
+from pmtest import wait_for  # noqa: E402
+from test_testderp import DerpClient  # noqa: E402
+
+DISCO_MERGED = False
+needs_disco = pytest.mark.skipif(
+    not DISCO_MERGED, reason="needs disco path selection: set DISCO_MERGED")
+
+HOME, OTHER = 901, 902
+F_SEND = 0x04
+
+
+@pytest.fixture(scope="module")
+def lab(request):
+    lab = Lab().start()
+    try:
+        nodes = {}
+        for name, nat in (("e1", "easy"), ("e2", "easy"), ("h1", "hard"),
+                          ("h2", "hard"), ("u", "udp-blocked")):
+            nodes[name] = lab.add_node(name, nat)
+        lab.login()
+        lab.control.set_home_derp(nodes["h2"].hostname, OTHER)
+        lab.n = nodes
+        yield lab
+    finally:
+        if request.session.testsfailed:
+            lab.dump_logs()
+        lab.close()
+    assert not lab.errors, "\n".join(lab.errors)
+
+
+def relayed(p):
+    return p.startswith('relay "')
+
+
+def intact(src, dst, size=2 << 20, **kw):
+    sent, got = transfer(src, dst, size, **kw).wait()
+    assert got == sent and sent[0] == size, (sent, got)
+
+
+def sends_to(derp, src, dst):
+    """SendPacket frames relay `derp` read from node src to node dst."""
+    ks, kd = src.node_key().hex(), dst.node_key()
+    return sum(1 for f in derp.received() if f["type"] == F_SEND and
+               f["src"] == ks and f["payload"][:32] == kd)
+
+
+def test_nodes_with_different_home_regions_talk_through_derp(lab):
+    """h1 (home 901) starts talking to h2 (home 902), and h2 to e2 (home
+    901): the first packets of each go to the peer's home region, a
+    connection opened on demand; the answers come back the same way."""
+    h1, h2, e2 = lab.n["h1"], lab.n["h2"], lab.n["e2"]
+    wait_for(lambda: (h2.derp().get(OTHER) or {}).get("home") and
+             h2.derp()[OTHER]["connected"], 20, "h2 at home in 902")
+    wait_for(lambda: h1.ping(h2), 40, "h1 pings h2")
+    wait_for(lambda: h2.ping(e2), 40, "h2 pings e2")
+    assert sends_to(lab.derp(OTHER), h1, h2) > 0
+    assert sends_to(lab.derp(HOME), h2, e2) > 0
+    d1, d2 = h1.derp(), h2.derp()
+    assert d1[HOME]["home"] and not d1[OTHER]["home"], d1
+    assert d1[OTHER]["logins"] >= 1 and d1[OTHER]["tx_packets"] > 0, d1
+    assert d2[OTHER]["home"] and not d2[HOME]["home"], d2
+    assert d2[HOME]["tx_packets"] > 0, d2
+    assert relayed(h1.path_to(h2)) and relayed(h2.path_to(e2))
+    text = h1.suite.cli("status").stdout
+    assert f"derp region {HOME} (home): connected" in text, text
+    assert f"derp region {OTHER}: connected" in text, text
+
+
+def test_hard_hard_pair_stays_on_derp_and_works(lab):
+    h1, h2 = lab.n["h1"], lab.n["h2"]
+    wait_for(lambda: h1.ping(h2), 40, "h1 pings h2")
+    # Long enough for disco (when merged) to have tried every endpoint.
+    end = time.time() + 8
+    while time.time() < end:
+        for a, b in ((h1, h2), (h2, h1)):
+            p = a.path_to(b)
+            assert relayed(p), f"{a.name}->{b.name}: {p}"
+        time.sleep(1)
+    intact(h1, h2)
+    intact(h2, h1)
+    assert relayed(h1.path_to(h2)) and relayed(h2.path_to(h1))
+
+
+def test_udp_blocked_node_works_through_derp(lab):
+    u, e1 = lab.n["u"], lab.n["e1"]
+    wait_for(lambda: u.ping(e1), 40, "u pings e1")
+    wait_for(lambda: e1.ping(u), 20, "e1 pings u")
+    assert relayed(u.path_to(e1)) and relayed(e1.path_to(u))
+    intact(u, e1)
+    intact(e1, u)
+    # The firewall saw (and dropped) the direct attempts.
+    out = u.router.run("nft", "list", "chain", "ip", "natlab",
+                       "guard_fwd").stdout
+    assert "udp counter packets 0 " not in out, out
+
+
+@needs_disco
+def test_easy_easy_pair_goes_direct_within_10s(lab):
+    e1, e2 = lab.n["e1"], lab.n["e2"]
+    t0 = time.monotonic()
+    wait_for(lambda: e1.ping(e2), 10, "e1 pings e2")
+    want = f"direct {e2.public}:41641"
+    wait_path(e1, e2, lambda p: p == want, 10 - (time.monotonic() - t0))
+    wait_path(e2, e1, lambda p: p == f"direct {e1.public}:41641", 5)
+    intact(e1, e2)
+    assert e1.path_to(e2) == want
+
+
+@needs_disco
+def test_cutting_the_direct_path_moves_a_tcp_stream_to_derp(lab):
+    e1, e2 = lab.n["e1"], lab.n["e2"]
+    wait_path(e1, e2, lambda p: p.startswith("direct "), 15)
+    size, rate = 6 << 20, 1 << 20      # about 6 s
+    t = transfer(e1, e2, size, rate=rate)
+    try:
+        time.sleep(1.5)
+        lab.cut(e1, e2)
+        wait_path(e1, e2, relayed, 15, "e1->e2 falls back to DERP")
+        sent, got = t.wait()
+        assert got == sent and sent[0] == size, (sent, got)
+        assert lab.cut_drops() > 0
+    finally:
+        lab.restore(e1, e2)
+
+
+def test_garbage_from_relay_and_fake_peer_dropped_and_counted(lab):
+    u, e1 = lab.n["u"], lab.n["e1"]
+    d = lab.derp(HOME)
+    wait_for(lambda: u.ping(e1), 30, "u pings e1")
+    ku = u.node_key()
+
+    # A fake peer (a key no netmap knows) sends u junk through the relay.
+    fake = DerpClient(lab.inet.name, d.addrs[0], d.tls_port, tls=True)
+    try:
+        before = u.derp()[HOME]["rx_refused"]
+        for i in range(5):
+            fake.send_packet(ku, bytes([4, 0, 0, 0]) + os.urandom(60 + i))
+        fake.send_packet(ku, os.urandom(3))
+        wait_for(lambda: u.derp()[HOME]["rx_refused"] >= before + 6, 10,
+                 "the fake peer's packets refused and counted")
+    finally:
+        fake.close()
+    assert u.status()["wireguard"]["counters"]["rx_bad"] >= 6
+
+    # The relay skips short and unknown frames (counted, the connection
+    # goes on), then sends garbage (counted as a server error, dropped,
+    # reconnected).
+    st = u.derp()[HOME]
+    for fault in ("short_recv_packet", "unknown_frame", "garbage",
+                  "oversized_frame"):
+        d.inject_fault(fault)
+        d.close_client(ku)
+        wait_for(lambda: u.derp()[HOME]["logins"] > st["logins"], 15,
+                 f"u back at the relay after {fault}")
+        st = u.derp()[HOME]
+    wait_for(lambda: u.derp()[HOME]["server_errors"] >= 1, 15,
+             "the garbage counted")
+    st = u.derp()[HOME]
+    assert st["garbage_frames"] >= 2, st
+    wait_for(lambda: u.ping(e1) and e1.ping(u), 30, "u and e1 again")
+    netd = [p for p in u.status()["processes"] if p["name"] == "netd"][0]
+    assert netd["restarts"] == 0
+
+
+def test_idle_non_home_region_closed(lab):
+    """Last: an on-demand connection closes once nothing was sent through
+    it for 60 s (checked every 15 s); the home one stays."""
+    h1 = lab.n["h1"]
+    assert OTHER in h1.derp()
+    wait_for(lambda: OTHER not in h1.derp(), 100, "h1 closes 902")
+    assert HOME in h1.derp() and h1.derp()[HOME]["connected"]
+    assert "DERP: region 902: idle, closed" in h1.logs()
