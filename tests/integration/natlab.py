@@ -7,6 +7,7 @@ network namespaces, veth pairs, nftables and tc netem.
     lab.login()                             # every node joins the tailnet
     ...
     lab.cut(a, b); lab.restore(a, b)        # the direct path between NATs
+    lab.set_latency(a, 40)                  # tc netem, where the kernel has it
     t = transfer(a, b, 4 << 20, rate=1 << 20); t.wait()   # SHA-256 checked
     lab.close()                             # always, even on failure
 
@@ -273,6 +274,7 @@ class Lab:
         self._apply_cuts()
 
     def _apply_cuts(self):
+        self.dropped = self.cut_drops()     # the counters go with the flush
         rules = "".join(
             f"add rule ip natlab_cut cut ip saddr {x} ip daddr {y} "
             f"meta l4proto udp counter drop\n"
@@ -281,15 +283,32 @@ class Lab:
         self.inet.nft("flush chain ip natlab_cut cut\n" + rules)
 
     def cut_drops(self):
-        """UDP datagrams the cuts dropped so far."""
+        """UDP datagrams the cuts dropped so far (all cuts, ever)."""
         out = self.inet.run("nft", "-j", "list", "chain", "ip",
                             "natlab_cut", "cut").stdout
-        return sum(x["rule"]["expr"][-2]["counter"]["packets"]
-                   for x in json.loads(out)["nftables"] if "rule" in x)
+        return getattr(self, "dropped", 0) + sum(
+            e["counter"]["packets"]
+            for x in json.loads(out)["nftables"] if "rule" in x
+            for e in x["rule"]["expr"] if "counter" in e)
+
+    def netem_available(self):
+        """Whether the kernel has sch_netem (some CI kernels do not)."""
+        ns = self.inet
+        ns.run("ip", "link", "add", "nt0", "type", "veth", "peer", "name",
+               "nt1")
+        try:
+            return ns.run("tc", "qdisc", "add", "dev", "nt0", "root",
+                          "netem", "delay", "1ms",
+                          check=False).returncode == 0
+        finally:
+            ns.run("ip", "link", "del", "nt0", check=False)
 
     def set_latency(self, node, ms, to=None):
         """One-way delay of `ms` on node's public link, both directions;
-        with `to` (an IP), only for traffic to and from that address."""
+        with `to` (an IP), only for traffic to and from that address.
+        Raises RuntimeError where the kernel has no netem."""
+        if not self.netem_available():
+            raise RuntimeError("this kernel has no sch_netem: no latency")
         outer = node.router or node.ns
         for ns, dev, key in ((outer, "wan", "dst"),
                              (self.inet, f"w{node.n}", "src")):
@@ -298,13 +317,17 @@ class Lab:
                 ns.run("tc", "qdisc", "add", "dev", dev, "root", "netem",
                        "delay", f"{ms}ms")
                 continue
-            ns.run("tc", "qdisc", "add", "dev", dev, "root", "handle", "1:",
-                   "prio")
-            ns.run("tc", "qdisc", "add", "dev", dev, "parent", "1:3",
-                   "handle", "30:", "netem", "delay", f"{ms}ms")
-            ns.run("tc", "filter", "add", "dev", dev, "parent", "1:",
-                   "protocol", "ip", "prio", "1", "u32", "match", "ip", key,
-                   f"{to}/32", "flowid", "1:3")
+            tc = ("tc", "-n", ns.name)
+            sh(*tc, "qdisc", "add", "dev", dev, "root", "handle", "1:",
+               "htb", "default", "10")
+            for cls in ("1:10", "1:30"):
+                sh(*tc, "class", "add", "dev", dev, "parent", "1:",
+                   "classid", cls, "htb", "rate", "10gbit")
+            sh(*tc, "qdisc", "add", "dev", dev, "parent", "1:30",
+               "handle", "30:", "netem", "delay", f"{ms}ms")
+            sh(*tc, "filter", "add", "dev", dev, "parent", "1:",
+               "protocol", "ip", "prio", "1", "u32", "match", "ip", key,
+               f"{to}/32", "flowid", "1:30")
 
     # -- teardown ------------------------------------------------------------
     def sanitizer_errors(self):

@@ -9,6 +9,7 @@ One lab for the module (starting five suites is the slow part):
             region is 902 (testcontrol's set-home-derp), everyone else's
             901, so h1 and h2 each send to the other's home region
     u       a firewall dropping all UDP
+    p1, p2  no NAT (public addresses): direct without disco
 
 "Direct" and "relay" are read from `privmesh status --json` (per-peer
 `path`: "direct IP:port" or 'relay "code"').
@@ -43,7 +44,8 @@ def lab(request):
     try:
         nodes = {}
         for name, nat in (("e1", "easy"), ("e2", "easy"), ("h1", "hard"),
-                          ("h2", "hard"), ("u", "udp-blocked")):
+                          ("h2", "hard"), ("u", "udp-blocked"),
+                          ("p1", "none"), ("p2", "none")):
             nodes[name] = lab.add_node(name, nat)
         lab.login()
         lab.control.set_home_derp(nodes["h2"].hostname, OTHER)
@@ -149,6 +151,27 @@ def test_cutting_the_direct_path_moves_a_tcp_stream_to_derp(lab):
         assert lab.cut_drops() > 0
     finally:
         lab.restore(e1, e2)
+
+
+def test_cutting_a_public_pair_moves_a_tcp_stream_to_derp(lab):
+    """The same cut between two nodes that are direct without disco: today
+    WireGuard's own retry falls back to the peer's home region (about
+    20 s); with disco it is faster."""
+    p1, p2 = lab.n["p1"], lab.n["p2"]
+    wait_for(lambda: p1.ping(p2), 20, "p1 pings p2")
+    wait_path(p1, p2, lambda p: p == f"direct {p2.public}:41641", 10)
+    size, rate = 6 << 20, 256 << 10     # about 24 s
+    t = transfer(p1, p2, size, rate=rate)
+    try:
+        time.sleep(2)
+        lab.cut(p1, p2)
+        wait_path(p1, p2, relayed, 40, "p1->p2 falls back to DERP")
+        sent, got = t.wait()
+        assert got == sent and sent[0] == size, (sent, got)
+        assert lab.cut_drops() > 0
+        assert relayed(p1.path_to(p2))
+    finally:
+        lab.restore(p1, p2)
 
 
 def test_garbage_from_relay_and_fake_peer_dropped_and_counted(lab):
