@@ -198,6 +198,55 @@ test_node_keys(void **state)
 	    -EBADMSG);
 }
 
+/* WgStatusReply.derp: region IDs fit the magic endpoint's port, one entry
+ * per region, a bounded error text. */
+static void
+test_wg_status_derp(void **state)
+{
+	const struct ipc_policy *pol = ipc_policy(PM__PROC__PROC_NETD,
+	    PM__PROC__PROC_CTRLD);
+	Pm__NetdToCtrld env = PM__NETD_TO_CTRLD__INIT;
+	Pm__WgStatusReply rep = PM__WG_STATUS_REPLY__INIT;
+	Pm__DerpStatus ds = PM__DERP_STATUS__INIT;
+	Pm__DerpRegionStatus r[2], *rp[2] = { &r[0], &r[1] };
+	char longerr[200];
+	static uint8_t buf[1024];
+	struct ipc_msg m;
+	enum ipc_drop why;
+	size_t n;
+
+	(void)state;
+	memset(longerr, 'x', sizeof(longerr) - 1);
+	longerr[sizeof(longerr) - 1] = '\0';
+	env.msg_case = PM__NETD_TO_CTRLD__MSG_WG_STATUS_REPLY;
+	env.wg_status_reply = &rep;
+	rep.derp = &ds;
+	ds.regions = rp;
+	ds.n_regions = 2;
+	for (int bad = -1; bad < 4; bad++) {
+		for (int i = 0; i < 2; i++) {
+			pm__derp_region_status__init(&r[i]);
+			r[i].region = 901 + (uint32_t)i;
+			r[i].last_error = "closed by the server";
+		}
+		if (bad == 0)
+			r[1].region = 0;
+		else if (bad == 1)
+			r[1].region = 65536;
+		else if (bad == 2)
+			r[1].region = 901;	/* twice */
+		else if (bad == 3)
+			r[0].last_error = longerr;
+		n = pack(&env.base, buf);
+		assert_int_equal(ipc_decode(pol, buf, n, false, IPC_PHASE_RUN,
+		    0, &m, &why), bad < 0 ? 0 : -EBADMSG);
+		if (bad < 0)
+			ipc_msg_free(&m);
+		else
+			assert_int_equal(why, IPC_DROP_INVALID);
+	}
+}
+
 static void
 test_every_channel_has_a_policy(void **state)
 {
@@ -375,6 +424,7 @@ main(void)
 		cmocka_unit_test(test_decode_rejects),
 		cmocka_unit_test(test_decode_kind_not_on_channel),
 		cmocka_unit_test(test_node_keys),
+		cmocka_unit_test(test_wg_status_derp),
 		cmocka_unit_test(test_every_channel_has_a_policy),
 		cmocka_unit_test(test_fd_passing_and_cutoff),
 		cmocka_unit_test(test_eof_and_replace),
