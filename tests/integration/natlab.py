@@ -135,13 +135,17 @@ class LabNode:
         return self.ns.run("ping", "-c", str(count), "-W", str(wait),
                            str(other.addr(4)), check=False).returncode == 0
 
-    def pm_ping(self, other, timeout=10):
-        """`privmesh ping`: its output, or None where the CLI lacks it."""
-        r = self.suite.cli("ping", "--timeout", str(timeout),
-                           other.hostname, check=False)
-        if r.returncode != 0 and "unknown command" in (r.stderr + r.stdout):
+    def pm_ping(self, other):
+        """`privmesh ping` to other's name: its stdout (e.g. "... via
+        DERP(r1) ..." or "... via 203.0.113.12:41641 ..."), or None while
+        the CLI has no such command (it answers with its usage)."""
+        r = self.suite.cli("ping", other.hostname, check=False)
+        usage = r.stderr + r.stdout
+        if r.returncode == 2 and usage.startswith("usage:") and \
+                "\n  ping" not in usage:
             return None
-        return r
+        assert r.returncode == 0, f"privmesh ping: {usage}"
+        return r.stdout
 
     def logs(self):
         return self.suite.logs() if self.suite else ""

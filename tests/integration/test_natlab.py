@@ -109,6 +109,8 @@ def test_hard_hard_pair_stays_on_derp_and_works(lab):
     intact(h1, h2)
     intact(h2, h1)
     assert relayed(h1.path_to(h2)) and relayed(h2.path_to(h1))
+    out = h1.pm_ping(h2)            # None until `privmesh ping` exists
+    assert out is None or "via DERP(" in out, out
 
 
 def test_udp_blocked_node_works_through_derp(lab):
@@ -116,6 +118,8 @@ def test_udp_blocked_node_works_through_derp(lab):
     wait_for(lambda: u.ping(e1), 40, "u pings e1")
     wait_for(lambda: e1.ping(u), 20, "e1 pings u")
     assert relayed(u.path_to(e1)) and relayed(e1.path_to(u))
+    out = u.pm_ping(e1)
+    assert out is None or "via DERP(" in out, out
     intact(u, e1)
     intact(e1, u)
     # The firewall saw (and dropped) the direct attempts.
@@ -134,6 +138,8 @@ def test_easy_easy_pair_goes_direct_within_10s(lab):
     wait_path(e2, e1, lambda p: p == f"direct {e1.public}:41641", 5)
     intact(e1, e2)
     assert e1.path_to(e2) == want
+    out = e1.pm_ping(e2)
+    assert out is None or f"via {e2.public}:41641" in out, out
 
 
 @needs_disco
@@ -217,6 +223,8 @@ def test_idle_non_home_region_closed(lab):
     """Last: an on-demand connection closes once nothing was sent through
     it for 60 s (checked every 15 s); the home one stays."""
     h1 = lab.n["h1"]
+    if OTHER not in h1.derp():      # run alone: open one first
+        wait_for(lambda: h1.ping(lab.n["h2"]), 40, "h1 pings h2")
     assert OTHER in h1.derp()
     wait_for(lambda: OTHER not in h1.derp(), 100, "h1 closes 902")
     assert HOME in h1.derp() and h1.derp()[HOME]["connected"]
