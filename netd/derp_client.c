@@ -187,6 +187,9 @@ readable(struct derp_client *d)
 			d->backoff_ms = 0;
 			if (d->on_state != NULL)
 				d->on_state(d, true);
+			/* Its sends (queued packets) may have dropped it. */
+			if (!d->session)
+				return;
 		}
 	}
 }
