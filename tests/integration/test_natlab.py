@@ -88,6 +88,8 @@ def test_nodes_with_different_home_regions_talk_through_derp(lab):
     d1, d2 = h1.derp(), h2.derp()
     assert d1[HOME]["home"] and not d1[OTHER]["home"], d1
     assert d1[OTHER]["logins"] >= 1 and d1[OTHER]["tx_packets"] > 0, d1
+    # What came while it logged in waited for it.
+    assert d1[OTHER]["tx_dropped"] == 0, d1
     assert d2[OTHER]["home"] and not d2[HOME]["home"], d2
     assert d2[HOME]["tx_packets"] > 0, d2
     assert relayed(h1.path_to(h2)) and relayed(h2.path_to(e2))
