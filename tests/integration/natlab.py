@@ -462,6 +462,67 @@ def transfer(src, dst, size=4 << 20, rate=0, port=5201, timeout=120):
     return Transfer(src, dst, size, rate, port, timeout)
 
 
+# -- raw UDP through the NATs (checks the lab itself, without privmesh) ----
+
+# argv: local port, then IP:port:txidhex targets; sends each a Tailscale
+# STUN binding request (SOFTWARE tailnode + FINGERPRINT) from that port.
+_STUN = r"""
+import socket, struct, sys, time, zlib
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+for t in sys.argv[2:]:
+    ip, port, txid = t.split(":")
+    sw = struct.pack(">HH", 0x8022, 8) + b"tailnode"
+    hdr = b"\x00\x01" + struct.pack(">H", len(sw) + 8) + \
+        b"\x21\x12\xa4\x42" + bytes.fromhex(txid)
+    fp = (zlib.crc32(hdr + sw) & 0xFFFFFFFF) ^ 0x5354554E
+    s.sendto(hdr + sw + struct.pack(">HHI", 0x8028, 4, fp), (ip, int(port)))
+time.sleep(0.5)
+"""
+
+# argv: local port, peer IP, peer port: sends to the peer every 100 ms for
+# 2 s while listening; prints how many datagrams came from it.
+_PUNCH = r"""
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.settimeout(0.1)
+peer = (sys.argv[2], int(sys.argv[3])); got = 0; end = time.time() + 2
+while time.time() < end:
+    s.sendto(b"punch", peer)
+    try:
+        d, a = s.recvfrom(64)
+        got += a[0] == peer[0]
+    except socket.timeout:
+        pass
+print(got, flush=True)
+"""
+
+
+def stun_mappings(lab, node, port):
+    """node sends a STUN request from UDP `port` to each region's STUN
+    server; returns {region: (ip, port) the server saw, or None}."""
+    txids = {rid: os.urandom(12) for rid, _, _ in REGIONS}
+    node.ns.run("/usr/bin/python3", "-c", _STUN, str(port), *(
+        f"{ip}:{lab.derp(rid).stun_port}:{txids[rid].hex()}"
+        for rid, _, ip in REGIONS))
+    out = {}
+    for rid, _, _ in REGIONS:
+        seen = [r for r in lab.derp(rid).stun_requests()
+                if r[2] == txids[rid]]
+        out[rid] = (str(seen[0][0]), seen[0][1]) if seen else None
+    return out
+
+
+def punch(a, b, port):
+    """a and b send UDP to each other's public address and `port` at the
+    same time; returns (datagrams a got from b, datagrams b got from a)."""
+    procs = [subprocess.Popen(
+        ["ip", "netns", "exec", x.ns.name, "/usr/bin/python3", "-c", _PUNCH,
+         str(port), y.public, str(port)], stdout=subprocess.PIPE, text=True)
+        for x, y in ((a, b), (b, a))]
+    return tuple(int(p.communicate(timeout=20)[0]) for p in procs)
+
+
 def wait_path(a, b, pred, timeout, what=None):
     """Until pred(a.path_to(b)) holds; returns that path."""
     last = []

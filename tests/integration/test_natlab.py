@@ -26,7 +26,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from natlab import Lab, transfer, wait_path  # noqa: E402
+from natlab import Lab, punch, stun_mappings, transfer, wait_path  # noqa: E402,E501
 from pmtest import wait_for  # noqa: E402
 from test_testderp import DerpClient  # noqa: E402
 
@@ -72,6 +72,26 @@ def sends_to(derp, src, dst):
     ks, kd = src.node_key().hex(), dst.node_key()
     return sum(1 for f in derp.received() if f["type"] == F_SEND and
                f["src"] == ks and f["payload"][:32] == kd)
+
+
+def test_the_lab_nats_behave_as_named(lab):
+    """The lab itself, with plain UDP on a port privmesh does not use: what
+    the two STUN servers see, and whether simultaneous sends get through
+    (hole punching), per NAT kind."""
+    n, port = lab.n, 41700
+    easy = stun_mappings(lab, n["e1"], port)
+    assert easy == {HOME: (n["e1"].public, port),
+                    OTHER: (n["e1"].public, port)}, easy
+    hard = stun_mappings(lab, n["h1"], port)
+    assert hard[HOME][0] == hard[OTHER][0] == n["h1"].public, hard
+    assert hard[HOME][1] != hard[OTHER][1], hard     # per destination
+    assert stun_mappings(lab, n["u"], port) == {HOME: None, OTHER: None}
+    assert stun_mappings(lab, n["p1"], port) == {
+        HOME: (n["p1"].public, port), OTHER: (n["p1"].public, port)}
+    a, b = punch(n["e1"], n["e2"], port)
+    assert a > 0 and b > 0, (a, b)
+    assert punch(n["h1"], n["h2"], port) == (0, 0)
+    assert punch(n["u"], n["p1"], port) == (0, 0)
 
 
 def test_nodes_with_different_home_regions_talk_through_derp(lab):
