@@ -266,6 +266,29 @@ class Lab:
                            "--auth-key", self.key, "--hostname",
                            node.hostname, "--timeout", str(timeout))
 
+    def pin_home(self, node, region):
+        """Makes `region` node's home DERP region whoever chooses it:
+        control's HomeDERP for node (testcontrol set-home-derp), and STUN
+        from privmesh's port 41641 to every other region dropped, so that
+        a latency-based choice (netcheck) can only find this one."""
+        self.control.set_home_derp(node.hostname, region)
+        others = ", ".join(ip for rid, _, ip in REGIONS if rid != region)
+        hook, where = (("forward", node.router) if node.router else
+                       ("output", node.ns))
+        where.nft("table ip natlab_pin\n"
+                  "flush table ip natlab_pin\n"
+                  "table ip natlab_pin {\n"
+                  f" chain pin {{ type filter hook {hook} priority 0;\n"
+                  f"  udp sport 41641 ip daddr {{ {others} }} "
+                  "udp dport 3478 counter drop\n }\n}\n")
+
+    def home(self, node):
+        """node's home region as its netd reports it, or None."""
+        for rid, r in node.derp().items():
+            if r["home"]:
+                return rid
+        return None
+
     # -- impairments -------------------------------------------------------
     def cut(self, a, b):
         """Drops UDP between a's and b's public addresses, both ways (in the
@@ -502,9 +525,10 @@ def stun_mappings(lab, node, port):
     """node sends a STUN request from UDP `port` to each region's STUN
     server; returns {region: (ip, port) the server saw, or None}."""
     txids = {rid: os.urandom(12) for rid, _, _ in REGIONS}
-    node.ns.run("/usr/bin/python3", "-c", _STUN, str(port), *(
+    r = node.ns.run("/usr/bin/python3", "-c", _STUN, str(port), *(
         f"{ip}:{lab.derp(rid).stun_port}:{txids[rid].hex()}"
-        for rid, _, ip in REGIONS))
+        for rid, _, ip in REGIONS), check=False)
+    assert r.returncode == 0, f"STUN from {node.name}: {r.stderr}"
     out = {}
     for rid, _, _ in REGIONS:
         seen = [r for r in lab.derp(rid).stun_requests()

@@ -6,8 +6,9 @@ One lab for the module (starting five suites is the slow part):
 
     e1, e2  easy NATs (endpoint-independent mapping)
     h1, h2  hard NATs (a random port per destination); h2's home DERP
-            region is 902 (testcontrol's set-home-derp), everyone else's
-            901, so h1 and h2 each send to the other's home region
+            region is 902, the others' 901 (Lab.pin_home: control's
+            HomeDERP, and STUN from port 41641 to the other region
+            dropped), so h1 and h2 each send to the other's home region
     u       a firewall dropping all UDP
     p1, p2  no NAT (public addresses): direct without disco
 
@@ -48,7 +49,11 @@ def lab(request):
                           ("p1", "none"), ("p2", "none")):
             nodes[name] = lab.add_node(name, nat)
         lab.login()
-        lab.control.set_home_derp(nodes["h2"].hostname, OTHER)
+        # Homes: h2 in 902, the others but u (no UDP) in 901, whether
+        # control's HomeDERP or a latency measurement decides.
+        for name, node in nodes.items():
+            if name != "u":
+                lab.pin_home(node, OTHER if name == "h2" else HOME)
         lab.n = nodes
         yield lab
     finally:
@@ -99,8 +104,10 @@ def test_nodes_with_different_home_regions_talk_through_derp(lab):
     901): the first packets of each go to the peer's home region, a
     connection opened on demand; the answers come back the same way."""
     h1, h2, e2 = lab.n["h1"], lab.n["h2"], lab.n["e2"]
-    wait_for(lambda: (h2.derp().get(OTHER) or {}).get("home") and
-             h2.derp()[OTHER]["connected"], 20, "h2 at home in 902")
+    wait_for(lambda: lab.home(h2) == OTHER and h2.derp()[OTHER]["connected"],
+             20, "h2 at home in 902")
+    wait_for(lambda: lab.home(h1) == HOME and lab.home(e2) == HOME, 20,
+             "h1 and e2 at home in 901")
     wait_for(lambda: h1.ping(h2), 40, "h1 pings h2")
     wait_for(lambda: h2.ping(e2), 40, "h2 pings e2")
     assert sends_to(lab.derp(OTHER), h1, h2) > 0
@@ -204,18 +211,19 @@ def test_cutting_a_public_pair_moves_a_tcp_stream_to_derp(lab):
 
 def test_garbage_from_relay_and_fake_peer_dropped_and_counted(lab):
     u, e1 = lab.n["u"], lab.n["e1"]
-    d = lab.derp(HOME)
     wait_for(lambda: u.ping(e1), 30, "u pings e1")
+    home = wait_for(lambda: lab.home(u), 10, "u's home region")
+    d = lab.derp(home)
     ku = u.node_key()
 
     # A fake peer (a key no netmap knows) sends u junk through the relay.
     fake = DerpClient(lab.inet.name, d.addrs[0], d.tls_port, tls=True)
     try:
-        before = u.derp()[HOME]["rx_refused"]
+        before = u.derp()[home]["rx_refused"]
         for i in range(5):
             fake.send_packet(ku, bytes([4, 0, 0, 0]) + os.urandom(60 + i))
         fake.send_packet(ku, os.urandom(3))
-        wait_for(lambda: u.derp()[HOME]["rx_refused"] >= before + 6, 10,
+        wait_for(lambda: u.derp()[home]["rx_refused"] >= before + 6, 10,
                  "the fake peer's packets refused and counted")
     finally:
         fake.close()
@@ -224,17 +232,17 @@ def test_garbage_from_relay_and_fake_peer_dropped_and_counted(lab):
     # The relay skips short and unknown frames (counted, the connection
     # goes on), then sends garbage (counted as a server error, dropped,
     # reconnected).
-    st = u.derp()[HOME]
+    st = u.derp()[home]
     for fault in ("short_recv_packet", "unknown_frame", "garbage",
                   "oversized_frame"):
         d.inject_fault(fault)
         d.close_client(ku)
-        wait_for(lambda: u.derp()[HOME]["logins"] > st["logins"], 15,
+        wait_for(lambda: u.derp()[home]["logins"] > st["logins"], 15,
                  f"u back at the relay after {fault}")
-        st = u.derp()[HOME]
-    wait_for(lambda: u.derp()[HOME]["server_errors"] >= 1, 15,
+        st = u.derp()[home]
+    wait_for(lambda: u.derp()[home]["server_errors"] >= 1, 15,
              "the garbage counted")
-    st = u.derp()[HOME]
+    st = u.derp()[home]
     assert st["garbage_frames"] >= 2, st
     wait_for(lambda: u.ping(e1) and e1.ping(u), 30, "u and e1 again")
     netd = [p for p in u.status()["processes"] if p["name"] == "netd"][0]
