@@ -39,7 +39,6 @@ Namespaces are named <p>-..., <p> = "pmt-nl" + 6 hex digits: the pmt-
 prefix of pmtest.Netns, so leftovers are easy to find
 (`ip netns list | grep pmt-nl`); Lab.close() deletes all of them.
 """
-import hashlib
 import ipaddress
 import json
 import os
@@ -559,7 +558,3 @@ def wait_path(a, b, pred, timeout, what=None):
         return wait_for(check, timeout, what or f"path {a.name}->{b.name}")
     except AssertionError as e:
         raise AssertionError(f"{e}: last path {last}") from None
-
-
-def sha256(b):
-    return hashlib.sha256(b).hexdigest()
