@@ -364,6 +364,16 @@ derp_client_stop(struct derp_client *d)
 }
 
 int
+derp_client_note_preferred(struct derp_client *d, bool preferred)
+{
+	if (!d->ready || derp_conn_note_preferred(&d->c, preferred) < 0)
+		return -1;
+	if (!d->in_input && flush(d))
+		rearm(d);
+	return 0;
+}
+
+int
 derp_client_send(struct derp_client *d, const uint8_t dst[32],
     const uint8_t *pkt, size_t len)
 {

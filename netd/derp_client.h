@@ -81,4 +81,7 @@ void	derp_client_socket(struct derp_client *, int fd);
 int	derp_client_send(struct derp_client *, const uint8_t dst[32],
 	    const uint8_t *pkt, size_t len);
 
+/* Tells the server whether it is our home region (NotePreferred). */
+int	derp_client_note_preferred(struct derp_client *, bool preferred);
+
 #endif

@@ -254,6 +254,17 @@ derp_conn_input(struct derp_conn *c, const uint8_t *data, size_t len)
 }
 
 int
+derp_conn_note_preferred(struct derp_conn *c, bool preferred)
+{
+	uint8_t buf[DERP_HEADER_LEN + 1];
+
+	if (c->state != DERP_CONN_READY)
+		return -1;
+	return queue_frame(c, buf, derp_build_note_preferred(buf, sizeof(buf),
+	    preferred));
+}
+
+int
 derp_conn_send(struct derp_conn *c, const uint8_t dst[DERP_KEY_LEN],
     const uint8_t *pkt, size_t len)
 {

@@ -75,6 +75,9 @@ int	derp_conn_input(struct derp_conn *, const uint8_t *, size_t);
  * output queue is full. */
 int	derp_conn_send(struct derp_conn *, const uint8_t dst[DERP_KEY_LEN],
 	    const uint8_t *pkt, size_t len);
+/* NotePreferred: whether this is the client's home region (the server
+ * counts its home clients); -1 if not ready or no room. */
+int	derp_conn_note_preferred(struct derp_conn *, bool preferred);
 /* What to write next, and how much of it was written. */
 const uint8_t *derp_conn_pending(const struct derp_conn *, size_t *len);
 void	derp_conn_written(struct derp_conn *, size_t n);

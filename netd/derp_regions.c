@@ -7,7 +7,9 @@
  * and counted).  A connection other than the home one is closed once
  * nothing was sent on it for DERP_IDLE_MS, checked every
  * DERP_IDLE_CHECK_MS (derpInactiveCleanupTime, derpCleanStaleInterval).
- * Each connection reconnects by itself with a backoff (derp_client.c).
+ * Each connection reconnects by itself with a backoff (derp_client.c) and
+ * tells its server whether it is our home region (NotePreferred) when it
+ * logs in and when the home moves.
  *
  * Sockets come from privd (marked so they bypass the tunnel; netd cannot
  * open one) and are interchangeable: each goes to the connection that has
@@ -66,6 +68,7 @@ static struct {
 	uint8_t		 pub[32];
 	uint64_t	 asked;
 	uint64_t	 tx_no_region;	/* no connection could be made */
+	uint32_t	 home;		/* as the servers were last told */
 	uv_timer_t	 idle;
 	bool		 idle_on;
 } R;
@@ -189,6 +192,9 @@ on_state(struct derp_client *d, bool up)
 	if (up) {
 		log_info("DERP: region %u: logged in (%llu logins)",
 		    r->region, (unsigned long long)d->logins);
+		/* As derphttp does on every connect. */
+		(void)derp_client_note_preferred(d,
+		    r->region == derp_home_region(r->nd));
 		queue_flush(r);
 	} else
 		log_warnx("DERP: region %u: connection lost: %s (server "
@@ -386,6 +392,13 @@ derp_regions_update(struct netd *nd)
 		}
 	}
 	memcpy(R.pub, pub, 32);
+	if (R.home != derp_home_region(nd)) {
+		/* The home moved: every server learns whether it is it. */
+		R.home = derp_home_region(nd);
+		for (r = R.conns; r != NULL; r = r->next)
+			(void)derp_client_note_preferred(r->cl,
+			    r->region == R.home);
+	}
 	if (priv == NULL || derp_home_region(nd) == 0) {
 		if (R.nconns > 0)
 			log_info("DERP: no home region to connect to");

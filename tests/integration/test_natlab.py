@@ -27,7 +27,8 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from natlab import Lab, punch, stun_mappings, transfer, wait_path  # noqa: E402,E501
+from natlab import (Lab, punch, stun_mappings, transfer,  # noqa: E402
+                    wait_path)
 from pmtest import wait_for  # noqa: E402
 from test_testderp import DerpClient  # noqa: E402
 
@@ -120,6 +121,12 @@ def test_nodes_with_different_home_regions_talk_through_derp(lab):
     assert d2[OTHER]["home"] and not d2[HOME]["home"], d2
     assert d2[HOME]["tx_packets"] > 0, d2
     assert relayed(h1.path_to(h2)) and relayed(h2.path_to(e2))
+    # Each server was told whether it is the client's home (NotePreferred).
+    k1, k2 = h1.node_key().hex(), h2.node_key().hex()
+    pref = {rid: lab.derp(rid).counters()["preferred"]
+            for rid in (HOME, OTHER)}
+    assert pref[HOME][k1] and not pref[OTHER][k1], pref
+    assert pref[OTHER][k2] and not pref[HOME][k2], pref
     text = h1.suite.cli("status").stdout
     assert f"derp region {HOME} (home): connected" in text, text
     assert f"derp region {OTHER}: connected" in text, text
