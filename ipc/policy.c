@@ -25,7 +25,8 @@
 /* Largest datagram per channel.  Control messages are small; channels that
  * will carry netmaps split them into transactions instead of growing. */
 #define SMALL_MAX	4096
-/* netd's interface and status reports list prefixes and peers. */
+/* netd's interface and status reports list prefixes and peers; dnsd's
+ * OsDns lists up to 256 match domains for systemd-resolved. */
 #define LARGE_MAX	65536
 
 #define N(a)	(sizeof(a) / sizeof((a)[0]))
@@ -142,7 +143,7 @@ static const struct ipc_policy policies[] = {
 	/* NetState lists every route of the tailnet. */
 	POLICY(CTRLD, PRIVD, pm__ctrld_to_privd__descriptor, LARGE_MAX,
 	    ctrld_privd),
-	POLICY(DNSD, PRIVD, pm__dnsd_to_privd__descriptor, SMALL_MAX, dnsd_privd),
+	POLICY(DNSD, PRIVD, pm__dnsd_to_privd__descriptor, LARGE_MAX, dnsd_privd),
 	POLICY(CTRLD, NETD, pm__ctrld_to_netd__descriptor, SMALL_MAX, ctrld_netd),
 	POLICY(CTRLD, DNSD, pm__ctrld_to_dnsd__descriptor, SMALL_MAX, ctrld_dnsd),
 	POLICY(NETD, CTRLD, pm__netd_to_ctrld__descriptor, LARGE_MAX, netd_ctrld),
