@@ -26,6 +26,7 @@
 #define RESOLVE1_PATH		"/org/freedesktop/resolve1"
 #define RESOLVE1_MANAGER	"org.freedesktop.resolve1.Manager"
 #define STUB_ADDR		"127.0.0.53"
+#define SYSTEM_BUS		"unix:path=/run/dbus/system_bus_socket"
 #define CALL_TIMEOUT_US		(2 * 1000 * 1000)
 #define RETRY_MIN_MS		1000
 #define RETRY_MAX_MS		30000
@@ -218,8 +219,17 @@ connect_bus(void)
 {
 	int r;
 
-	if ((r = sd_bus_open_system(&bus)) < 0)
+	/* The system bus at its fixed path, not sd_bus_open_system(): that
+	 * honours DBUS_SYSTEM_BUS_ADDRESS, whose "unixexec:" would have privd
+	 * run a program. */
+	if ((r = sd_bus_new(&bus)) < 0)
 		return r;
+	if ((r = sd_bus_set_address(bus, SYSTEM_BUS)) < 0 ||
+	    (r = sd_bus_set_bus_client(bus, 1)) < 0 ||
+	    (r = sd_bus_start(bus)) < 0) {
+		bus = sd_bus_unref(bus);
+		return r;
+	}
 	(void)sd_bus_set_method_call_timeout(bus, CALL_TIMEOUT_US);
 	if (loop != NULL && (r = watch_bus()) < 0) {
 		close_bus();
@@ -405,6 +415,9 @@ set_modes(void)
 			log_info("resolved: %s: %s, ignoring", members[i],
 			    why(&err, r));
 		sd_bus_error_free(&err);
+		/* Not answering: the rest would each wait as long. */
+		if (r == -ETIMEDOUT)
+			return;
 	}
 	r = sd_bus_call_method(bus, RESOLVE1, RESOLVE1_PATH, RESOLVE1_MANAGER,
 	    "FlushCaches", &err, NULL, "");

@@ -224,3 +224,26 @@ def test_resolved_restart_and_bus_loss(node):
     # (a -Dseccomp_log build reports instead of killing)
     assert "forbidden syscall" not in node.suite.logs()
     untouched(node)
+
+
+def test_resolved_not_answering(node):
+    """A call that times out (resolved stopped): a log line naming the
+    call, privd and its children keep running; the next change applies."""
+    node.start()
+    n = node.suite.logs().count("resolved: link")
+    node.renv.resolved.send_signal(signal.SIGSTOP)
+    try:
+        # a dnsd restart sends its settings again
+        os.kill(node.suite.pid("dnsd"), signal.SIGKILL)
+        wait_for(lambda: "resolved: SetLinkDNS on link" in node.suite.logs(),
+                 what="the timeout logged")
+        assert "MagicDNS names do not resolve" in node.suite.logs()
+        node.suite.wait_running(restarts={"dnsd": 1})
+    finally:
+        node.renv.resolved.send_signal(signal.SIGCONT)
+    os.kill(node.suite.pid("dnsd"), signal.SIGKILL)
+    node.suite.wait_running(restarts={"dnsd": 2})
+    wait_for(lambda: node.suite.logs().count("resolved: link") > n,
+             what="the link set again")
+    assert node.dig("alpha.tail.example") == ["100.64.0.2"]
+    assert node.suite.proc.poll() is None
