@@ -104,12 +104,16 @@ class ResolvedEnv:
             ["ip", "netns", "exec", ns.name, "unshare", "--mount",
              "--propagation", "private", "sh", "-ec", HOLDER, "holder",
              empty], stdout=subprocess.PIPE, text=True)
-        assert self.holder.stdout.readline().strip() == "ready"
         pid = self.holder.pid
         self.enter = ["nsenter", f"--mount=/proc/{pid}/ns/mnt",
                       f"--net=/proc/{pid}/ns/net"]
-        self.start_bus()
-        self.start_resolved()
+        try:
+            assert self.holder.stdout.readline().strip() == "ready"
+            self.start_bus()
+            self.start_resolved()
+        except BaseException:
+            self.cleanup()
+            raise
 
     def run(self, *args, check=True, env=None):
         return subprocess.run(self.enter + list(args), check=check,
@@ -132,7 +136,12 @@ class ResolvedEnv:
                                          stdout=log, stderr=subprocess.STDOUT,
                                          env=env)
         log.close()
-        wait_for(lambda: self.ping(), what="systemd-resolved on the bus")
+        try:
+            wait_for(lambda: self.ping(), what="systemd-resolved on the bus")
+        except AssertionError:
+            raise AssertionError("systemd-resolved did not come up (is the "
+                                 f"systemd-resolve user there? {SETUP} "
+                                 "makes it):\n" + self.log()[-3000:])
 
     def ping(self):
         return self.run("busctl", "call", "org.freedesktop.resolve1",
