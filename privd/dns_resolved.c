@@ -86,11 +86,17 @@ dns_resolved_owns(const char *text)
 }
 
 static void
+free_handle(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void
 close_bus(void)
 {
 	if (poller != NULL) {
 		uv_poll_stop(poller);
-		uv_close((uv_handle_t *)poller, (uv_close_cb)free);
+		uv_close((uv_handle_t *)poller, free_handle);
 		poller = NULL;
 	}
 	bus = sd_bus_flush_close_unref(bus);
