@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "log.h"
+#include "netcheck.h"
 #include "netd.h"
 #include "prefix.h"
 #include "ctrld_to_netd.pb-c.h"
@@ -328,26 +329,79 @@ peers_ctrld_rekey(struct netd *nd)
 	derp_home_update(nd);	/* DERP logs in with the node key */
 }
 
-static void
-send_endpoints(struct netd *nd)
+/* The endpoints for control as magicsock orders them: STUN first
+ * (netcheck.c), then the local ones privd reported; no duplicates. */
+static size_t
+collect_endpoints(struct netd *nd, char (*txt)[EP_TEXT], uint32_t *types)
 {
+	struct ipport stun[EP_MAX];
+	uint32_t st_types[EP_MAX];
+	size_t n = 0, ns = netcheck_endpoints(nd, stun, st_types, EP_MAX);
+
+	for (size_t i = 0; i < ns; i++) {
+		char b[IPPORT_STRLEN];
+
+		snprintf(txt[n], EP_TEXT, "%s", ipport_str(&stun[i], b));
+		types[n++] = st_types[i];
+	}
+	for (size_t i = 0; i < st.nep && n < EP_MAX; i++) {
+		bool dup = false;
+
+		for (size_t j = 0; j < n && !dup; j++)
+			dup = strcmp(txt[j], st.ep[i]) == 0;
+		if (dup)
+			continue;
+		snprintf(txt[n], EP_TEXT, "%s", st.ep[i]);
+		types[n++] = 1;		/* tailcfg.EndpointLocal */
+	}
+	return n;
+}
+
+/* always: a new socket or channel (ctrld treats it as "netd restarted");
+ * else only when the set differs from what ctrld has. */
+static void
+send_endpoints(struct netd *nd, bool always)
+{
+	static char sent[EP_MAX][EP_TEXT];
+	static uint32_t sent_types[EP_MAX];
+	static size_t nsent;
 	struct ipc_chan *ch = child_chan(&nd->c, PM__PROC__PROC_CTRLD);
 	Pm__NetdToCtrld env = PM__NETD_TO_CTRLD__INIT;
 	Pm__Endpoints e = PM__ENDPOINTS__INIT;
-	char *ptr[EP_MAX];
+	char txt[EP_MAX][EP_TEXT] = { { 0 } }, *ptr[EP_MAX];
+	uint32_t types[EP_MAX];
+	size_t n;
 	int r;
 
 	if (ch == NULL || !st.have_udp)
 		return;
-	for (size_t i = 0; i < st.nep; i++)
-		ptr[i] = st.ep[i];
-	e.n_endpoints = st.nep;
+	n = collect_endpoints(nd, txt, types);
+	if (!always && n == nsent &&
+	    memcmp(txt, sent, n * sizeof(txt[0])) == 0 &&
+	    memcmp(types, sent_types, n * sizeof(types[0])) == 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		ptr[i] = txt[i];
+	e.n_endpoints = e.n_types = n;
 	e.endpoints = ptr;
+	e.types = types;
+	e.changed_only = !always;
 	env.msg_case = PM__NETD_TO_CTRLD__MSG_ENDPOINTS;
 	env.endpoints = &e;
-	if ((r = ipc_send(ch, &env.base, -1)) < 0)
+	if ((r = ipc_send(ch, &env.base, -1)) < 0) {
 		log_warnx("tailnet: cannot send endpoints to ctrld: %s",
 		    strerror(-r));
+		return;
+	}
+	memcpy(sent, txt, sizeof(txt));
+	memcpy(sent_types, types, sizeof(types));
+	nsent = n;
+}
+
+void
+peers_ctrld_endpoints_changed(struct netd *nd)
+{
+	send_endpoints(nd, false);
 }
 
 void
@@ -358,11 +412,13 @@ peers_ctrld_udp(struct netd *nd, int fd, const Pm__UdpSocket *us)
 	for (size_t i = 0; i < us->n_endpoints && st.nep < EP_MAX; i++)
 		snprintf(st.ep[st.nep++], EP_TEXT, "%s", us->endpoints[i]);
 	st.have_udp = true;
-	send_endpoints(nd);
+	send_endpoints(nd, true);
+	netcheck_udp_ready(nd);
 }
 
 void
 peers_ctrld_channel(struct netd *nd)
 {
-	send_endpoints(nd);
+	send_endpoints(nd, true);
+	netcheck_channel(nd);
 }

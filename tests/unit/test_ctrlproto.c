@@ -416,7 +416,7 @@ test_register_and_map_requests(void **state)
 	    "1970-01-01T00:02:03Z");
 	assert_null(json_object_get(o, "Auth"));
 	json_decref(o);
-	s = ctrlmsg_map(&p, nk, dk, NULL, true);
+	s = ctrlmsg_map(&p, nk, dk, NULL, NULL, true);
 	o = json_loads(s, 0, NULL);
 	free(s);
 	assert_true(json_is_true(json_object_get(o, "Stream")));
