@@ -612,11 +612,16 @@ print_netcheck(json_t *rep, json_t *regions)
 	for (size_t i = 0; i < n; i++) {
 		json_int_t ns = region_latency(rep, geti(rs[i], "RegionID"));
 		char lat[32] = "";
+		int runes = 0;
 
 		if (ns > 0)
 			fmt_latency(lat, sizeof(lat), ns);
-		printf("\t\t- %3s: %-7s (%s)\n", gets_(rs[i], "RegionCode",
-		    ""), lat, gets_(rs[i], "RegionName", ""));
+		/* Go pads %-7s by runes: "µ" is two bytes, one rune. */
+		for (const char *c = lat; *c; c++)
+			runes += ((unsigned char)*c & 0xc0) != 0x80;
+		printf("\t\t- %3s: %s%*s (%s)\n", gets_(rs[i], "RegionCode",
+		    ""), lat, runes < 7 ? 7 - runes : 0, "",
+		    gets_(rs[i], "RegionName", ""));
 	}
 	free(rs);
 }

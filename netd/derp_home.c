@@ -145,8 +145,9 @@ derp_home_update(struct netd *nd)
 	struct derp_target to;
 	uint8_t pub[32];
 
-	/* Until netcheck measured one (or if it left the map): ctrld's. */
-	if (r == NULL)
+	/* Until netcheck measured one (or if it left the map, or has no
+	 * node to relay through, as a STUN-only region): ctrld's. */
+	if (r == NULL || !target(r, &to))
 		r = derpmap_region(&nd->derp, nd->derp.home);
 	if (r == NULL || priv == NULL || !target(r, &to)) {
 		if (home.cl != NULL)
