@@ -38,12 +38,17 @@ from tests.testderp import TestDerp, certs  # noqa: E402
 
 NAT_OUT = "192.0.2.1"
 DERP_A, DERP_B, COTURN = "203.0.113.10", "203.0.113.20", "198.51.100.10"
+# IPv6 (documentation prefix) is routed, not translated.
+DERP_A6, DERP_B6, COTURN6 = "2001:db8:100::10", "2001:db8:100::20", \
+    "2001:db8:100::30"
+NODE6 = "2001:db8:201::2"
+V6 = {DERP_A: DERP_A6, DERP_B: DERP_B6, COTURN: COTURN6}
 PORT = 41641
 
 
 def derp_node(name, region, ip, port, pin, stun_only=False):
     n = {"Name": name, "RegionID": region, "HostName": "derp.test",
-         "IPv4": ip, "IPv6": "none", "STUNPort": 3478, "CertName": pin}
+         "IPv4": ip, "IPv6": V6[ip], "STUNPort": 3478, "CertName": pin}
     if stun_only:
         n["STUNOnly"] = True
     else:
@@ -80,7 +85,15 @@ class Lab:
         veth(natns, "in0", node, "eth0")
         for ip in (DERP_A, DERP_B, COTURN):
             pub.run("ip", "addr", "add", ip + "/32", "dev", "lo")
+            pub.run("ip", "addr", "add", V6[ip] + "/128", "dev", "lo")
         pub.run("ip", "addr", "add", "192.0.2.254/24", "dev", "p0")
+        pub.run("ip", "addr", "add", "2001:db8:2::fe/64", "dev", "p0",
+                "nodad")
+        natns.run("ip", "addr", "add", "2001:db8:2::1/64", "dev", "out0",
+                  "nodad")
+        natns.run("ip", "addr", "add", "2001:db8:201::1/64", "dev", "in0",
+                  "nodad")
+        node.run("ip", "addr", "add", NODE6 + "/64", "dev", "eth0", "nodad")
         pub.run("ip", "link", "set", "p0", "up")
         natns.run("ip", "addr", "add", NAT_OUT + "/24", "dev", "out0")
         natns.run("ip", "addr", "add", "10.201.0.1/24", "dev", "in0")
@@ -88,9 +101,20 @@ class Lab:
         natns.run("ip", "link", "set", "in0", "up")
         natns.run("ip", "route", "add", "default", "via", "192.0.2.254")
         natns.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+        natns.run("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+        natns.run("ip", "-6", "route", "add", "default", "via",
+                  "2001:db8:2::fe")
+        pub.run("ip", "-6", "route", "add", "2001:db8:201::/64", "via",
+                "2001:db8:2::1")
         node.run("ip", "addr", "add", "10.201.0.2/24", "dev", "eth0")
         node.run("ip", "link", "set", "eth0", "up")
         node.run("ip", "route", "add", "default", "via", "10.201.0.1")
+        node.run("ip", "-6", "route", "add", "default", "via",
+                 "2001:db8:201::1")
+        # Link-local addresses finish DAD before IPv6 is forwarded.
+        wait_for(lambda: node.run("ping", "-6", "-c1", "-W1", DERP_B6,
+                                  check=False).returncode == 0, 10,
+                 "IPv6 through the router")
         self.set_nat(nat)
 
     def set_nat(self, kind):
@@ -99,10 +123,11 @@ class Lab:
             "hard": "masquerade random",
             "blocked": "masquerade",
         }[kind]
-        drop = ("chain filt { type filter hook forward priority 0; "
-                "meta l4proto udp drop; }") if kind == "blocked" else ""
+        drop = ("table inet pmfilt {\n chain filt { type filter hook "
+                "forward priority 0; meta l4proto udp drop; }\n}\n"
+                if kind == "blocked" else "")
         conf = ("table ip pmnat {\n chain post { type nat hook postrouting "
-                f"priority 100; oifname \"out0\" {rules}; }}\n {drop}\n}}\n")
+                f"priority 100; oifname \"out0\" {rules}; }}\n}}\n{drop}")
         p = subprocess.run(["ip", "netns", "exec", self.nat.name, "nft",
                             "-f", "-"], input=conf.encode(),
                            capture_output=True)
@@ -113,16 +138,19 @@ class Lab:
             ["ip", "netns", "exec", self.pub.name, "turnserver", "-n",
              "--stun-only", "--no-auth", "--no-tls", "--no-dtls",
              "--no-tcp", "--no-cli", "--listening-ip", COTURN,
+             "--listening-ip", COTURN6,
              "--listening-port", "3478", "--log-file", "stdout",
              "--simple-log", "--pidfile", os.path.join(self.tmp, "turn.pid"),
              "--userdb", os.path.join(self.tmp, "turndb")],
             stdout=open(os.path.join(self.tmp, "turn.log"), "w"),
             stderr=subprocess.STDOUT)
-        self.derp = TestDerp(ns=self.pub.name, addr=[DERP_A, DERP_B],
+        self.derp = TestDerp(ns=self.pub.name,
+                             addr=[DERP_A, DERP_B, DERP_A6, DERP_B6],
                              http_port=None, tls_port=0,
                              stun_port=3478).start()
         # Region 900's server is "far away".
         self.derp.stun_protocols[0].delay = 0.08
+        self.derp.stun_protocols[2].delay = 0.08
         pin = "sha256-raw:" + certs.leaf_sha256(self.derp.cert_pem)
         self.tc = TestControl(addr=DERP_A + ":8080", ns=self.pub.name,
                               keepalive=2.0,
@@ -218,10 +246,14 @@ def test_easy_nat(easy_lab):
     assert lat[900] >= 80e6 and lat[902] < 40e6 and lat[901] < 40e6, lat
     # The lowest latency x RegionScore: 902, not coturn's 901 (x1000).
     assert r["PreferredDERP"] == 902
+    # IPv6 is routed: STUN sees the node's own address and port.
+    assert r["IPv6"] is True and r["GlobalV6"] == f"[{NODE6}]:{PORT}"
+    assert set(r["RegionV6Latency"]) == {"900", "901", "902"}, r
 
     text = lab.netcheck_text()
     assert "\t* UDP: true\n" in text
     assert f"\t* IPv4: yes, {NAT_OUT}:{PORT}\n" in text
+    assert f"\t* IPv6: yes, [{NODE6}]:{PORT}\n" in text
     assert "\t* MappingVariesByDestIP: false\n" in text
     assert "\t* Nearest DERP: Test B\n" in text
     lines = re.findall(r"\t\t- +(\w+): (\S+) +\((.*)\)", text)
@@ -238,12 +270,14 @@ def test_easy_nat(easy_lab):
              "STUN endpoint at control")
     eps = endpoints_at_control(lab)
     assert eps[0] == want and (f"10.201.0.2:{PORT}", 1) in eps, eps
+    assert eps[1] == (f"[{NODE6}]:{PORT}", 2), eps
     assert not any(t == 4 for _, t in eps), eps
     ni = lab.tc.node("nc")["hostinfo"]["NetInfo"]
     assert ni["PreferredDERP"] == 902
-    assert ni["WorkingUDP"] is True and ni["WorkingIPv6"] is False
+    assert ni["WorkingUDP"] is True and ni["WorkingIPv6"] is True
     assert ni["MappingVariesByDestIP"] is False
-    assert set(ni["DERPLatency"]) == {"900-v4", "901-v4", "902-v4"}
+    assert set(ni["DERPLatency"]) == {"900-v4", "901-v4", "902-v4",
+                                      "900-v6", "901-v6", "902-v6"}
     assert ni["DERPLatency"]["900-v4"] >= 0.08
 
 
@@ -265,7 +299,7 @@ def test_hard_nat(hard_lab):
 def test_udp_blocked(blocked_lab):
     lab = blocked_lab
     r = lab.netcheck()
-    assert r["UDP"] is False and r["GlobalV4"] == ""
+    assert r["UDP"] is False and r["GlobalV4"] == "" and r["GlobalV6"] == ""
     assert r["RegionLatency"] == {}
     assert r["MappingVariesByDestIP"] is None
     text = lab.netcheck_text()
