@@ -337,3 +337,26 @@ def test_garbage_stun_answers_are_counted(easy_lab):
     netd = [p for p in lab.suite.status()["processes"]
             if p["name"] == "netd"][0]
     assert netd["state"] == "running" and netd["restarts"] == 0
+
+
+def test_periodic_restun_is_incremental_and_quiet(easy_lab):
+    """Every 20-26 s an incremental run (the home region and the fastest
+    ones, not every try of every region); an unchanged result sends
+    control nothing."""
+    lab = easy_lab
+    lab.netcheck()
+    wait_for(lambda: lab.tc.node("nc")["hostinfo"].get("NetInfo", {}).get(
+        "PreferredDERP") == 902, 10, "NetInfo at control")
+    updates = lab.tc.counters().get("map_updates", 0)
+    runs = re.compile(r"netcheck: (full|incremental) .*\(sent (\d+),")
+    before = runs.findall(lab.suite.logs())
+    wait_for(lambda: len(runs.findall(lab.suite.logs())) > len(before),
+             30, "a periodic run")
+    kind, sent = runs.findall(lab.suite.logs())[len(before)]
+    assert kind == "incremental"
+    # Incremental on this dual-stack node: 2 tries per family to home
+    # 902 and the next fastest (the second try goes out at 1.2 x the last
+    # latency, so it may leave before the answer), one family once to
+    # the third; a full run could send 3 tries x 2 families x 3 regions.
+    assert 5 <= int(sent) - int(before[-1][1]) <= 9, (before[-1], sent)
+    assert lab.tc.counters().get("map_updates", 0) == updates

@@ -58,6 +58,8 @@ class MapMixin:
         if not _ci_get(req, "Stream", False):
             # Headscale's serve(): update the node, answer an empty 200
             # (with or without OmitPeers; it sends no netmap here).
+            self.counters["map_updates"] = \
+                self.counters.get("map_updates", 0) + 1
             if updated:
                 self.changed()
             await conn.respond(stream, 200, b"")
