@@ -360,3 +360,23 @@ def test_periodic_restun_is_incremental_and_quiet(easy_lab):
     # the third; a full run could send 3 tries x 2 families x 3 regions.
     assert 5 <= int(sent) - int(before[-1][1]) <= 9, (before[-1], sent)
     assert lab.tc.counters().get("map_updates", 0) == updates
+
+
+def test_netcheck_before_login():
+    """Without a DERP map there is nothing to probe: a clear error, and
+    netd keeps running."""
+    ns = Netns()
+    s = None
+    try:
+        s = Suite(ns).start()
+        r = s.cli("netcheck", check=False)
+        assert r.returncode == 1
+        assert r.stderr.strip() in ("privmesh: no DERP map yet",
+                                    "privmesh: no UDP socket yet"), r.stderr
+        netd = [p for p in s.status()["processes"] if p["name"] == "netd"][0]
+        assert netd["state"] == "running" and netd["restarts"] == 0
+    finally:
+        if s is not None:
+            s.stop()
+            s.cleanup()
+        ns.delete()
