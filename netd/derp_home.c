@@ -135,20 +135,29 @@ stop(void)
 	home.region = 0;
 }
 
+/* The one place that says which region is home: netcheck's choice,
+ * else (nothing measured yet, the region left the map, or it has only
+ * STUN nodes) ctrld's. */
+uint32_t
+derp_home_region(const struct netd *nd)
+{
+	const struct derp_region *r = derpmap_region(&nd->derp,
+	    netcheck_home(nd));
+	struct derp_target to;
+
+	return r != NULL && target(r, &to) ? r->id : nd->derp.home;
+}
+
 void
 derp_home_update(struct netd *nd)
 {
 	static const struct derp_conn_cb cb = { on_recv, NULL };
 	const struct derp_region *r = derpmap_region(&nd->derp,
-	    netcheck_home(nd));
+	    derp_home_region(nd));
 	const uint8_t *priv = netd_node_private();
 	struct derp_target to;
 	uint8_t pub[32];
 
-	/* Until netcheck measured one (or if it left the map, or has no
-	 * node to relay through, as a STUN-only region): ctrld's. */
-	if (r == NULL || !target(r, &to))
-		r = derpmap_region(&nd->derp, nd->derp.home);
 	if (r == NULL || priv == NULL || !target(r, &to)) {
 		if (home.cl != NULL)
 			log_info("DERP: no home region to connect to");

@@ -46,6 +46,8 @@ bool	peers_ctrld_refuse(struct netd *, const char *what);
 void	derp_home_init(void);		/* before the sandbox */
 void	derp_home_update(struct netd *);	/* map or node key changed */
 void	derp_home_socket(struct netd *, int fd);	/* from privd */
+/* The home region: netcheck's choice, else ctrld's (0: none). */
+uint32_t derp_home_region(const struct netd *);
 /* ns since region's DERP connection was last known alive (logged in);
  * UINT64_MAX when it has none.  netcheck's stickiness asks. */
 uint64_t derp_home_heard_ago(uint32_t region);
