@@ -583,8 +583,10 @@ print_netcheck(json_t *rep, json_t *regions)
 		printf("\t* IPv6: yes, %s\n", g6);
 	else if (json_is_true(json_object_get(rep, "IPv6")))
 		printf("\t* IPv6: (no addr found)\n");
+	else if (json_is_true(json_object_get(rep, "OSHasIPv6")))
+		printf("\t* IPv6: no, but OS has support\n");
 	else
-		printf("\t* IPv6: no\n");
+		printf("\t* IPv6: no, unavailable in OS\n");
 	printf("\t* MappingVariesByDestIP: %s\n", json_is_true(varies) ?
 	    "true" : json_is_false(varies) ? "false" : "");
 	printf("\t* PortMapping: not checked\n");

@@ -957,7 +957,7 @@ control_net_info(struct control *c, const Pm__NetInfo *ni)
 	    sizeof(*lat));
 	struct ctrl_net_info n = { ni->preferred_derp,
 	    ni->mapping_varies_by_dest_ip, ni->working_udp, ni->working_v6,
-	    lat, ni->n_latencies };
+	    ni->os_has_v6, lat, ni->n_latencies };
 
 	if (lat == NULL) {
 		log_warnx("control: out of memory for NetInfo");

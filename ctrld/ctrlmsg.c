@@ -18,7 +18,7 @@ static struct {
 	bool		 have;
 	uint32_t	 preferred;
 	uint32_t	 varies;	/* opt.Bool: 0 unset, 1 false, 2 true */
-	bool		 udp, v6;
+	bool		 udp, v6, os_v6;
 	json_t		*latency;	/* DERPLatency, or NULL */
 } ni;
 
@@ -75,7 +75,7 @@ ctrlmsg_set_net_info(const struct ctrl_net_info *n)
 		return !same || effective_derp() != before;
 	}
 	same = ni.have && ni.varies == n->varies &&
-	    ni.udp == n->udp && ni.v6 == n->v6;
+	    ni.udp == n->udp && ni.v6 == n->v6 && ni.os_v6 == n->os_v6;
 	if (same && ni.preferred == n->preferred)
 		return false;
 	json_decref(ni.latency);
@@ -84,6 +84,7 @@ ctrlmsg_set_net_info(const struct ctrl_net_info *n)
 	ni.varies = n->varies;
 	ni.udp = n->udp;
 	ni.v6 = n->v6;
+	ni.os_v6 = n->os_v6;
 	ni.latency = latency_json(n);
 	return !same || effective_derp() != before;
 }
@@ -103,7 +104,10 @@ net_info_json(void)
 			json_object_set_new(o, "MappingVariesByDestIP",
 			    json_boolean(ni.varies == 2));
 		json_object_set_new(o, "WorkingIPv6", json_boolean(ni.v6));
+		json_object_set_new(o, "OSHasIPv6", json_boolean(ni.os_v6));
 		json_object_set_new(o, "WorkingUDP", json_boolean(ni.udp));
+		/* Set from report.ICMPv4; netd sends no ICMP probes. */
+		json_object_set_new(o, "WorkingICMPv4", json_false());
 	}
 	if (derp != 0)
 		json_object_set_new(o, "PreferredDERP", json_integer(derp));

@@ -56,7 +56,7 @@ struct ctrl_derp_latency {
 struct ctrl_net_info {
 	uint32_t	 preferred;	/* 0: none measured */
 	uint32_t	 varies;	/* opt.Bool: 0 unset, 1 false, 2 true */
-	bool		 udp, v6;
+	bool		 udp, v6, os_v6;
 	const struct ctrl_derp_latency *lat;
 	size_t		 nlat;
 };

@@ -4,7 +4,8 @@
  * with tailscale's netcheck.Report JSON shape plus the DERP map's regions
  * (codes and names, for the CLI's text form):
  *
- *   {"report":{"Now":..,"UDP":..,"IPv6":..,"IPv4":..,
+ *   {"report":{"Now":..,"UDP":..,"IPv6":..,"IPv4":..,"OSHasIPv6":..,
+ *              "ICMPv4":false,
  *              "MappingVariesByDestIP":true|false|null,"PreferredDERP":N,
  *              "RegionLatency":{"<id>":ns},"RegionV4Latency":{..},
  *              "RegionV6Latency":{..},"GlobalV4":"ip:port","GlobalV6":".."},
@@ -152,10 +153,11 @@ report_json(const Pm__NetcheckReport *rep)
 	}
 	gmtime_r(&t, &tm);
 	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return json_pack("{s:s,s:b,s:b,s:b,s:o,s:n,s:n,s:n,s:i,s:o,s:o,s:o,"
-	    "s:s,s:s,s:n}",
+	return json_pack("{s:s,s:b,s:b,s:b,s:b,s:b,s:o,s:n,s:n,s:n,s:i,s:o,"
+	    "s:o,s:o,s:s,s:s,s:n}",
 	    "Now", now, "UDP", ni->working_udp, "IPv6", ni->working_v6,
-	    "IPv4", ni->working_v4,
+	    "IPv4", ni->working_v4, "OSHasIPv6", ni->os_has_v6,
+	    "ICMPv4", 0,
 	    "MappingVariesByDestIP", ni->mapping_varies_by_dest_ip == 0 ?
 	    json_null() : json_boolean(ni->mapping_varies_by_dest_ip == 2),
 	    "UPnP", "PMP", "PCP",

@@ -255,6 +255,18 @@ ready(const struct netd *nd)
 	return nd->wg.udp_fd >= 0 && nd->derp.nregions > 0;
 }
 
+/* tailscale's OSHasIPv6 binds to [::1]; privd made the socket dual-stack
+ * exactly when the host has IPv6. */
+static bool
+socket_is_v6(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	return getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+	    ss.ss_family == AF_INET6;
+}
+
 static void
 timers_init(struct netd *nd)
 {
@@ -299,6 +311,7 @@ start(struct netd *nd)
 		nc.v6_ok = true;	/* a full run tries IPv6 again */
 	}
 	nc_report_init(&nc.cur);
+	nc.cur.os_v6 = socket_is_v6(nd->wg.udp_fd);
 	nc.running = true;
 	nc.start = now;
 	nc.stop_at = 0;
@@ -501,6 +514,7 @@ fill_info(const struct netd *nd, Pm__NetInfo *ni, Pm__RegionLatency *ls,
 	ni->working_udp = r->udp;
 	ni->working_v4 = r->v4;
 	ni->working_v6 = r->v6;
+	ni->os_has_v6 = r->os_v6;
 	ni->latencies = lp;
 	for (size_t i = 0; i < r->nlat && i < NETINFO_LAT_MAX; i++) {
 		const struct derp_region *dr = derpmap_region(&nd->derp,

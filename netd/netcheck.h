@@ -55,6 +55,7 @@ struct nc_seen {
 struct nc_report {
 	uint64_t	 at_ns;		/* monotonic, when finished */
 	bool		 udp, v4, v6;
+	bool		 os_v6;		/* the UDP socket is IPv6 */
 	enum nc_optbool	 varies;
 	bool		 have_g4, have_g6;
 	struct ipport	 g4, g6;	/* first mapped endpoint seen */

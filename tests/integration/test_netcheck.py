@@ -275,6 +275,7 @@ def test_easy_nat(easy_lab):
     ni = lab.tc.node("nc")["hostinfo"]["NetInfo"]
     assert ni["PreferredDERP"] == 902
     assert ni["WorkingUDP"] is True and ni["WorkingIPv6"] is True
+    assert ni["OSHasIPv6"] is True and ni["WorkingICMPv4"] is False
     assert ni["MappingVariesByDestIP"] is False
     assert set(ni["DERPLatency"]) == {"900-v4", "901-v4", "902-v4",
                                       "900-v6", "901-v6", "902-v6"}
@@ -305,6 +306,7 @@ def test_udp_blocked(blocked_lab):
     text = lab.netcheck_text()
     assert "\t* UDP: false\n" in text
     assert "\t* IPv4: (no addr found)\n" in text
+    assert "\t* IPv6: no, but OS has support\n" in text
     assert "Nearest DERP: unknown (no response to latency probes)" in text
     # No measurement: the home region stays ctrld's (lowest ID) and
     # DERP (over TCP) still connects.
