@@ -422,13 +422,21 @@ arm(struct netd *nd)
 	    (next - now + MS - 1) / MS, 0);
 }
 
+static void	schedule(void);
+
+/* magicsock's shouldDoPeriodicReSTUN: not worth it without peers (the
+ * timer keeps ticking so the first peer brings it back). */
 static void
 on_sched_timer(uv_timer_t *t)
 {
 	struct netd *nd = t->data;
 
-	if (ready(nd) && !nc.running)
+	if (!ready(nd) || nc.running)
+		return;
+	if (nd->wg.on && nd->wg.dev.npeers > 0)
 		start(nd);
+	else
+		schedule();
 }
 
 static void

@@ -8,10 +8,10 @@
  * of reports with tailscale's stickiness rules.
  *
  * Runs: a full one when the UDP socket and a DERP map are there and when
- * the map changes; then every 20-26 s (jittered, magicsock's periodic
- * re-STUN) an incremental one (the home region and the 3 fastest), full
- * again once 5 min passed since the last full one; on `privmesh netcheck`
- * a full one at once.  A run ends when every probe set (region x family)
+ * the map changes; then, while there are peers, every 20-26 s (jittered,
+ * magicsock's periodic re-STUN) an incremental one (the home region and
+ * the 3 fastest), full again once 5 min passed since the last full one;
+ * on `privmesh netcheck` a full one at once.  A run ends when every probe set (region x family)
  * was answered or given up, when 3 regions answered and their slowest
  * latency (doubled in a full run) passed, or after 3 s.  Not done (unlike
  * tailscale): DNS names of STUN servers (netd has no resolver), the
