@@ -9,9 +9,11 @@
  * (NAT traversal and DERP come with disco, issue 6).  Strings that do not
  * parse are skipped and counted: the rest of the peer still applies.
  *
- * netd also tells ctrld its direct endpoints (from privd, with the UDP
- * socket) whenever it gets the socket or a new channel to ctrld; for
- * ctrld that also means "netd may have restarted: send everything".
+ * netd also tells ctrld its direct endpoints (STUN's from netcheck, then
+ * the local ones from privd, with the UDP socket) whenever it gets the
+ * socket or a new channel to ctrld; for ctrld that also means "netd may
+ * have restarted: send everything".  When netcheck changes them, only
+ * the change goes (changed_only).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -54,7 +56,12 @@ static struct {
 	/* counters, logged */
 	uint64_t	 bad_strings, applied, dropped_parts;
 	/* endpoints for ctrld */
+	char		 local[EP_MAX][EP_TEXT];	/* from privd */
+	size_t		 nlocal;
+	/* All of them as ctrld last got them: STUN's first (netcheck.c),
+	 * then the local ones, with their tailcfg.EndpointType. */
 	char		 ep[EP_MAX][EP_TEXT];
+	uint32_t	 ep_type[EP_MAX];
 	size_t		 nep;
 	bool		 have_udp;
 	bool		 device_ours;	/* wg.on by us, not by a wg-quick file */
@@ -344,14 +351,14 @@ collect_endpoints(struct netd *nd, char (*txt)[EP_TEXT], uint32_t *types)
 		snprintf(txt[n], EP_TEXT, "%s", ipport_str(&stun[i], b));
 		types[n++] = st_types[i];
 	}
-	for (size_t i = 0; i < st.nep && n < EP_MAX; i++) {
+	for (size_t i = 0; i < st.nlocal && n < EP_MAX; i++) {
 		bool dup = false;
 
 		for (size_t j = 0; j < n && !dup; j++)
-			dup = strcmp(txt[j], st.ep[i]) == 0;
+			dup = strcmp(txt[j], st.local[i]) == 0;
 		if (dup)
 			continue;
-		snprintf(txt[n], EP_TEXT, "%s", st.ep[i]);
+		snprintf(txt[n], EP_TEXT, "%s", st.local[i]);
 		types[n++] = 1;		/* tailcfg.EndpointLocal */
 	}
 	return n;
@@ -362,9 +369,6 @@ collect_endpoints(struct netd *nd, char (*txt)[EP_TEXT], uint32_t *types)
 static void
 send_endpoints(struct netd *nd, bool always)
 {
-	static char sent[EP_MAX][EP_TEXT];
-	static uint32_t sent_types[EP_MAX];
-	static size_t nsent;
 	struct ipc_chan *ch = child_chan(&nd->c, PM__PROC__PROC_CTRLD);
 	Pm__NetdToCtrld env = PM__NETD_TO_CTRLD__INIT;
 	Pm__Endpoints e = PM__ENDPOINTS__INIT;
@@ -373,29 +377,30 @@ send_endpoints(struct netd *nd, bool always)
 	size_t n;
 	int r;
 
-	if (ch == NULL || !st.have_udp)
+	if (!st.have_udp)
 		return;
 	n = collect_endpoints(nd, txt, types);
-	if (!always && n == nsent &&
-	    memcmp(txt, sent, n * sizeof(txt[0])) == 0 &&
-	    memcmp(types, sent_types, n * sizeof(types[0])) == 0)
+	if (!always && n == st.nep &&
+	    memcmp(txt, st.ep, n * sizeof(txt[0])) == 0 &&
+	    memcmp(types, st.ep_type, n * sizeof(types[0])) == 0)
+		return;
+	/* What disco's CallMeMaybe offers follows at once. */
+	memcpy(st.ep, txt, sizeof(txt));
+	memcpy(st.ep_type, types, sizeof(types));
+	st.nep = n;
+	if (ch == NULL)
 		return;
 	for (size_t i = 0; i < n; i++)
-		ptr[i] = txt[i];
+		ptr[i] = st.ep[i];
 	e.n_endpoints = e.n_types = n;
 	e.endpoints = ptr;
-	e.types = types;
+	e.types = st.ep_type;
 	e.changed_only = !always;
 	env.msg_case = PM__NETD_TO_CTRLD__MSG_ENDPOINTS;
 	env.endpoints = &e;
-	if ((r = ipc_send(ch, &env.base, -1)) < 0) {
+	if ((r = ipc_send(ch, &env.base, -1)) < 0)
 		log_warnx("tailnet: cannot send endpoints to ctrld: %s",
 		    strerror(-r));
-		return;
-	}
-	memcpy(sent, txt, sizeof(txt));
-	memcpy(sent_types, types, sizeof(types));
-	nsent = n;
 }
 
 void
@@ -408,9 +413,10 @@ void
 peers_ctrld_udp(struct netd *nd, int fd, const Pm__UdpSocket *us)
 {
 	wg_io_attach_udp(nd, fd, us->port);
-	st.nep = 0;
-	for (size_t i = 0; i < us->n_endpoints && st.nep < EP_MAX; i++)
-		snprintf(st.ep[st.nep++], EP_TEXT, "%s", us->endpoints[i]);
+	st.nlocal = 0;
+	for (size_t i = 0; i < us->n_endpoints && st.nlocal < EP_MAX; i++)
+		snprintf(st.local[st.nlocal++], EP_TEXT, "%s",
+		    us->endpoints[i]);
 	st.have_udp = true;
 	send_endpoints(nd, true);
 	netcheck_udp_ready(nd);
