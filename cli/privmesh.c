@@ -558,6 +558,32 @@ by_latency(const void *a, const void *b)
 	return (ix > iy) - (ix < iy);
 }
 
+/* The report's RFC 3339 UTC time as tailscale netcheck prints it: local
+ * time, tstime.DateSpTimeNanoZ ("2006-01-02 15:04:05.999999999Z07:00"). */
+static void
+print_time(const char *rfc3339)
+{
+	struct tm tm = { 0 };
+	const char *frac = strchr(rfc3339, '.'), *end;
+	char date[32], off[40] = "Z";
+	time_t t;
+
+	end = strptime(rfc3339, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end == NULL) {
+		printf("\t* Time: %s\n", rfc3339);
+		return;
+	}
+	t = timegm(&tm);
+	localtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
+	if (tm.tm_gmtoff != 0)
+		snprintf(off, sizeof(off), "%c%02ld:%02ld",
+		    tm.tm_gmtoff < 0 ? '-' : '+', labs(tm.tm_gmtoff) / 3600,
+		    labs(tm.tm_gmtoff) % 3600 / 60);
+	printf("\t* Time: %s%.*s%s\n", date, frac != NULL ?
+	    (int)strcspn(frac, "Z+-") : 0, frac != NULL ? frac : "", off);
+}
+
 static void
 print_netcheck(json_t *rep, json_t *regions)
 {
@@ -572,7 +598,7 @@ print_netcheck(json_t *rep, json_t *regions)
 	if (rs == NULL)
 		exit(1);
 	printf("\nReport:\n");
-	printf("\t* Time: %s\n", gets_(rep, "Now", ""));
+	print_time(gets_(rep, "Now", ""));
 	printf("\t* UDP: %s\n", json_is_true(json_object_get(rep, "UDP")) ?
 	    "true" : "false");
 	if (*g4)

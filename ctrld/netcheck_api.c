@@ -128,14 +128,33 @@ regions_json(const struct netmap *nm)
 	return a;
 }
 
+/* time.Time's JSON form: RFC 3339 with nanoseconds, trailing zeros
+ * trimmed, in UTC. */
+static void
+now_rfc3339nano(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char frac[16];
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(frac, sizeof(frac), ".%09ld", ts.tv_nsec);
+	for (n = strlen(frac); n > 1 && frac[n - 1] == '0'; n--)
+		frac[n - 1] = '\0';
+	if (n == 1)
+		frac[0] = '\0';
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, "%sZ", frac);
+}
+
 static json_t *
 report_json(const Pm__NetcheckReport *rep)
 {
 	const Pm__NetInfo *ni = rep->info;
 	json_t *all = json_object(), *v4 = json_object(), *v6 = json_object();
-	char now[32], k[16];
-	time_t t = time(NULL);
-	struct tm tm;
+	char now[48], k[16];
 
 	for (size_t i = 0; i < ni->n_latencies; i++) {
 		const Pm__RegionLatency *l = ni->latencies[i];
@@ -151,8 +170,7 @@ report_json(const Pm__NetcheckReport *rep)
 			json_object_set_new(v6, k,
 			    json_integer((json_int_t)l->v6_us * 1000));
 	}
-	gmtime_r(&t, &tm);
-	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	now_rfc3339nano(now, sizeof(now));
 	return json_pack("{s:s,s:b,s:b,s:b,s:b,s:b,s:o,s:n,s:n,s:n,s:i,s:o,"
 	    "s:o,s:o,s:s,s:s,s:n}",
 	    "Now", now, "UDP", ni->working_udp, "IPv6", ni->working_v6,
