@@ -22,6 +22,7 @@
 
 #include "derp_client.h"
 #include "log.h"
+#include "netcheck.h"
 #include "netd.h"
 #include "netd_to_privd.pb-c.h"
 
@@ -134,11 +135,25 @@ stop(void)
 	home.region = 0;
 }
 
+/* The one place that says which region is home: netcheck's choice,
+ * else (nothing measured yet, the region left the map, or it has only
+ * STUN nodes) ctrld's. */
+uint32_t
+derp_home_region(const struct netd *nd)
+{
+	const struct derp_region *r = derpmap_region(&nd->derp,
+	    netcheck_home(nd));
+	struct derp_target to;
+
+	return r != NULL && target(r, &to) ? r->id : nd->derp.home;
+}
+
 void
 derp_home_update(struct netd *nd)
 {
 	static const struct derp_conn_cb cb = { on_recv, NULL };
-	const struct derp_region *r = derpmap_region(&nd->derp, nd->derp.home);
+	const struct derp_region *r = derpmap_region(&nd->derp,
+	    derp_home_region(nd));
 	const uint8_t *priv = netd_node_private();
 	struct derp_target to;
 	uint8_t pub[32];
@@ -174,6 +189,17 @@ derp_home_update(struct netd *nd)
 	}
 	home.cl->heap = true;
 	home.cl->on_state = on_state;
+}
+
+uint64_t
+derp_home_heard_ago(uint32_t region)
+{
+	/* Logged in and not yet lost: the server's keepalives arrive (a
+	 * lost connection is noticed within the keepalive period). */
+	if (region != 0 && home.cl != NULL && home.region == region &&
+	    home.cl->ready)
+		return 0;
+	return UINT64_MAX;
 }
 
 void

@@ -38,12 +38,19 @@ int	peers_ctrld_update(struct netd *, const struct Pm__PeerUpdate *);
 void	peers_ctrld_udp(struct netd *, int fd, const struct Pm__UdpSocket *);
 void	peers_ctrld_channel(struct netd *);
 void	peers_ctrld_rekey(struct netd *);
+/* netcheck changed the STUN endpoints: tell ctrld if the set changed. */
+void	peers_ctrld_endpoints_changed(struct netd *);
 bool	peers_ctrld_refuse(struct netd *, const char *what);
 
 /* derp_home.c: the connection to the home DERP region. */
 void	derp_home_init(void);		/* before the sandbox */
 void	derp_home_update(struct netd *);	/* map or node key changed */
 void	derp_home_socket(struct netd *, int fd);	/* from privd */
+/* The home region: netcheck's choice, else ctrld's (0: none). */
+uint32_t derp_home_region(const struct netd *);
+/* ns since region's DERP connection was last known alive (logged in);
+ * UINT64_MAX when it has none.  netcheck's stickiness asks. */
+uint64_t derp_home_heard_ago(uint32_t region);
 /* A WireGuard datagram to node key `dst` through DERP region `region`;
  * dropped and counted when that region has no connection. */
 void	derp_send(struct netd *, uint32_t region, const uint8_t dst[32],
