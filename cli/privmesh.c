@@ -9,6 +9,7 @@
  *               [--advertise-tags LIST] [--timeout SECONDS]
  *   privmesh set [the flags of up but --login-server/--auth-key/--timeout]
  *   privmesh down | logout | ip [-4|-6]
+ *   privmesh netcheck [--format=json|json-line]
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -42,7 +43,8 @@ usage(void)
 	    "     [--timeout SECONDS]\n"
 	    "  set [the flags of up, without --login-server/--auth-key/"
 	    "--timeout]\n"
-	    "  down\n  logout\n  ip [-4|-6]\n");
+	    "  down\n  logout\n  ip [-4|-6]\n"
+	    "  netcheck [--format=json|json-line]\n");
 	exit(2);
 }
 
@@ -530,6 +532,196 @@ cmd_simple(const char *sock, const char *op, int argc)
 	return 0;
 }
 
+/* Go's time.Duration.String() of a latency rounded to 0.1 ms, as
+ * `tailscale netcheck` prints it. */
+static void
+fmt_latency(char *buf, size_t len, json_int_t ns)
+{
+	long long d = (ns + 50000) / 100000 * 100000;
+	char *dot;
+
+	if (d == 0)
+		snprintf(buf, len, "0s");
+	else if (d < 1000000)
+		snprintf(buf, len, "%lldµs", d / 1000);
+	else if (d < 1000000000) {
+		snprintf(buf, len, "%lld.%lld", d / 1000000,
+		    d % 1000000 / 100000);
+		if ((dot = strchr(buf, '.')) != NULL && strcmp(dot, ".0") == 0)
+			*dot = '\0';
+		strncat(buf, "ms", len - strlen(buf) - 1);
+	} else {
+		snprintf(buf, len, "%lld.%04lld", d / 1000000000,
+		    d % 1000000000 / 100000);
+		for (char *e = buf + strlen(buf) - 1; *e == '0'; e--)
+			*e = '\0';
+		if (buf[strlen(buf) - 1] == '.')
+			buf[strlen(buf) - 1] = '\0';
+		strncat(buf, "s", len - strlen(buf) - 1);
+	}
+}
+
+static json_int_t
+region_latency(json_t *rep, json_int_t id)
+{
+	char k[24];
+
+	snprintf(k, sizeof(k), "%lld", (long long)id);
+	return json_integer_value(json_object_get(json_object_get(rep,
+	    "RegionLatency"), k));
+}
+
+/* RegionLatency.Compare: measured first, by latency, then by ID. */
+static json_t *sort_rep;
+
+static int
+by_latency(const void *a, const void *b)
+{
+	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	json_int_t ix = geti(x, "RegionID"), iy = geti(y, "RegionID");
+	json_int_t lx = region_latency(sort_rep, ix);
+	json_int_t ly = region_latency(sort_rep, iy);
+
+	if ((lx == 0) != (ly == 0))
+		return lx == 0 ? 1 : -1;
+	if (lx != ly)
+		return lx < ly ? -1 : 1;
+	return (ix > iy) - (ix < iy);
+}
+
+/* The report's RFC 3339 UTC time as tailscale netcheck prints it: local
+ * time, tstime.DateSpTimeNanoZ ("2006-01-02 15:04:05.999999999Z07:00"). */
+static void
+print_time(const char *rfc3339)
+{
+	struct tm tm = { 0 };
+	const char *frac = strchr(rfc3339, '.'), *end;
+	char date[32], off[40] = "Z";
+	time_t t;
+
+	end = strptime(rfc3339, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end == NULL) {
+		printf("\t* Time: %s\n", rfc3339);
+		return;
+	}
+	t = timegm(&tm);
+	localtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
+	if (tm.tm_gmtoff != 0)
+		snprintf(off, sizeof(off), "%c%02ld:%02ld",
+		    tm.tm_gmtoff < 0 ? '-' : '+', labs(tm.tm_gmtoff) / 3600,
+		    labs(tm.tm_gmtoff) % 3600 / 60);
+	printf("\t* Time: %s%.*s%s\n", date, frac != NULL ?
+	    (int)strcspn(frac, "Z+-") : 0, frac != NULL ? frac : "", off);
+}
+
+static void
+print_netcheck(json_t *rep, json_t *regions)
+{
+	json_t *varies = json_object_get(rep, "MappingVariesByDestIP");
+	const char *g4 = gets_(rep, "GlobalV4", "");
+	const char *g6 = gets_(rep, "GlobalV6", "");
+	json_int_t pref = geti(rep, "PreferredDERP");
+	size_t n = json_array_size(regions);
+	json_t **rs = calloc(n + 1, sizeof(*rs));
+	const char *pname = NULL;
+
+	if (rs == NULL)
+		exit(1);
+	printf("\nReport:\n");
+	print_time(gets_(rep, "Now", ""));
+	printf("\t* UDP: %s\n", json_is_true(json_object_get(rep, "UDP")) ?
+	    "true" : "false");
+	if (*g4)
+		printf("\t* IPv4: yes, %s\n", g4);
+	else
+		printf("\t* IPv4: (no addr found)\n");
+	if (*g6)
+		printf("\t* IPv6: yes, %s\n", g6);
+	else if (json_is_true(json_object_get(rep, "IPv6")))
+		printf("\t* IPv6: (no addr found)\n");
+	else if (json_is_true(json_object_get(rep, "OSHasIPv6")))
+		printf("\t* IPv6: no, but OS has support\n");
+	else
+		printf("\t* IPv6: no, unavailable in OS\n");
+	printf("\t* MappingVariesByDestIP: %s\n", json_is_true(varies) ?
+	    "true" : json_is_false(varies) ? "false" : "");
+	printf("\t* PortMapping: not checked\n");
+	if (json_object_size(json_object_get(rep, "RegionLatency")) == 0) {
+		printf("\t* Nearest DERP: unknown (no response to latency "
+		    "probes)\n");
+		free(rs);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		rs[i] = json_array_get(regions, i);
+		if (geti(rs[i], "RegionID") == pref)
+			pname = gets_(rs[i], "RegionName", "");
+	}
+	if (pref == 0)
+		printf("\t* Nearest DERP: [none]\n");
+	else if (pname != NULL)
+		printf("\t* Nearest DERP: %s\n", pname);
+	else
+		printf("\t* Nearest DERP: %lld (region not found in map)\n",
+		    (long long)pref);
+	printf("\t* DERP latency:\n");
+	sort_rep = rep;
+	qsort(rs, n, sizeof(*rs), by_latency);
+	for (size_t i = 0; i < n; i++) {
+		json_int_t ns = region_latency(rep, geti(rs[i], "RegionID"));
+		char lat[32] = "";
+		int runes = 0;
+
+		if (ns > 0)
+			fmt_latency(lat, sizeof(lat), ns);
+		/* Go pads %-7s by runes: "µ" is two bytes, one rune. */
+		for (const char *c = lat; *c; c++)
+			runes += ((unsigned char)*c & 0xc0) != 0x80;
+		printf("\t\t- %3s: %s%*s (%s)\n", gets_(rs[i], "RegionCode",
+		    ""), lat, runes < 7 ? 7 - runes : 0, "",
+		    gets_(rs[i], "RegionName", ""));
+	}
+	free(rs);
+}
+
+static int
+cmd_netcheck(const char *sock, int argc, char **argv)
+{
+	const char *format = "";
+	json_t *reply, *rep;
+
+	for (int i = 0; i < argc; i++) {
+		if (strncmp(argv[i], "--format=", 9) == 0)
+			format = argv[i] + 9;
+		else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
+			format = argv[++i];
+		else
+			usage();
+	}
+	if (*format && strcmp(format, "json") != 0 &&
+	    strcmp(format, "json-line") != 0) {
+		fprintf(stderr, "privmesh: unknown output format \"%s\"\n",
+		    format);
+		return 1;
+	}
+	reply = api_call(sock, "netcheck");
+	rep = json_object_get(reply, "report");
+	if (!json_is_object(rep)) {
+		fprintf(stderr, "privmesh: no report in ctrld's reply\n");
+		return 1;
+	}
+	if (*format) {
+		json_dumpf(rep, stdout, strcmp(format, "json") == 0 ?
+		    JSON_INDENT(1) | JSON_PRESERVE_ORDER : JSON_COMPACT |
+		    JSON_PRESERVE_ORDER);
+		putchar('\n');
+	} else
+		print_netcheck(rep, json_object_get(reply, "regions"));
+	json_decref(reply);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -563,5 +755,7 @@ main(int argc, char **argv)
 		return cmd_simple(sock, cmd, argc - 1);
 	if (strcmp(cmd, "ip") == 0)
 		return cmd_ip(sock, argc - 1, argv + 1);
+	if (strcmp(cmd, "netcheck") == 0)
+		return cmd_netcheck(sock, argc - 1, argv + 1);
 	usage();
 }

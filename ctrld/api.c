@@ -35,6 +35,7 @@ on_closed(uv_handle_t *h)
 	struct api_conn *ac = h->data;
 
 	status_conn_gone(ac->cd, ac);
+	netcheck_conn_gone(ac->cd, ac);
 	free(ac->out);
 	free(ac);
 	nconns--;
@@ -160,6 +161,9 @@ handle_request(struct api_conn *ac)
 		break;
 	case API_OP_BACKEND:
 		api_reply(ac, backend_reply(ac, false));
+		break;
+	case API_OP_NETCHECK:
+		netcheck_start(ac->cd, ac);
 		break;
 	case API_OP_UP:
 	case API_OP_DOWN:

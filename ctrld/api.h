@@ -27,6 +27,7 @@ enum api_op {
 	API_OP_DOWN,
 	API_OP_LOGOUT,
 	API_OP_SET,		/* {"prefs":{...}}: change prefs, no login */
+	API_OP_NETCHECK,	/* netd runs a full netcheck (ctrld/netcheck.c) */
 	API_OP_MAX
 };
 

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "resolve.h"
 #include "ctrld_to_netd.pb-c.h"
+#include "netd_to_ctrld.pb-c.h"
 
 #define BACKOFF_MIN_MS	500
 #define BACKOFF_MAX_MS	60000
@@ -504,7 +505,8 @@ send_map(struct control *c)
 	c->map_first = true;
 	c->map_status = 0;
 	if ((body = ctrlmsg_map(&c->prefs, c->node_pub, c->disco_pub,
-	    fanout_endpoints_json(), true)) == NULL) {
+	    fanout_endpoints_json(), fanout_endpoint_types_json(),
+	    true)) == NULL) {
 		fail_retry(c, "map: cannot build the request");
 		return;
 	}
@@ -922,7 +924,8 @@ control_send_update(struct control *c)
 
 	if (c->conn != NULL && c->map_stream >= 0 && c->have_keys &&
 	    (body = ctrlmsg_map(&c->prefs, c->node_pub, c->disco_pub,
-	    fanout_endpoints_json(), false)) != NULL) {
+	    fanout_endpoints_json(), fanout_endpoint_types_json(),
+	    false)) != NULL) {
 		if (conn_post(c->conn, "/machine/map", body, strlen(body),
 		    key_format(lb, "nodekey:", c->node_pub), &h) < 0)
 			log_warnx("control: cannot send the update");
@@ -931,13 +934,44 @@ control_send_update(struct control *c)
 }
 
 void
-control_endpoints(struct control *c, char **eps, size_t n)
+control_endpoints(struct control *c, char **eps, const uint32_t *types,
+    size_t n, bool changed_only)
 {
-	bool same = fanout_same_endpoints(eps, n);
+	bool same = fanout_same_endpoints(eps, types, n);
 
-	fanout_netd_restarted();
-	fanout_set_endpoints(eps, n);
+	fanout_set_endpoints(eps, types, n);
 	if (!same)
 		control_send_update(c);
+	if (changed_only)
+		return;
+	fanout_netd_restarted();
 	fanout_apply(c->cd, &c->nm, &c->prefs);
+}
+
+/* netd's netcheck result: Hostinfo.NetInfo; control hears of it when it
+ * changed in substance (not on every latency wobble). */
+void
+control_net_info(struct control *c, const Pm__NetInfo *ni)
+{
+	struct ctrl_derp_latency *lat = calloc(ni->n_latencies + 1,
+	    sizeof(*lat));
+	struct ctrl_net_info n = { ni->preferred_derp,
+	    ni->mapping_varies_by_dest_ip, ni->working_udp, ni->working_v6,
+	    ni->os_has_v6, lat, ni->n_latencies };
+
+	if (lat == NULL) {
+		log_warnx("control: out of memory for NetInfo");
+		return;
+	}
+	for (size_t i = 0; i < ni->n_latencies; i++) {
+		lat[i].region = ni->latencies[i]->region_id;
+		lat[i].v4_us = ni->latencies[i]->v4_us;
+		lat[i].v6_us = ni->latencies[i]->v6_us;
+	}
+	if (ctrlmsg_set_net_info(&n)) {
+		log_info("control: NetInfo: home region %u, UDP %s",
+		    ni->preferred_derp, ni->working_udp ? "works" : "blocked");
+		control_send_update(c);
+	}
+	free(lat);
 }

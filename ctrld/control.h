@@ -101,7 +101,10 @@ void	control_node_keys(struct control *, uint64_t id, const uint8_t *node,
 	    const uint8_t *disco, const uint8_t *old);
 
 /* netd reported its direct endpoints (fanout.h). */
-void	control_endpoints(struct control *, char **eps, size_t n);
+void	control_endpoints(struct control *, char **eps, const uint32_t *types,
+	    size_t n, bool changed_only);
+struct Pm__NetInfo;
+void	control_net_info(struct control *, const struct Pm__NetInfo *);
 /* A non-streaming MapRequest with the current endpoints and Hostinfo. */
 void	control_send_update(struct control *);
 

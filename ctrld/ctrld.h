@@ -61,4 +61,9 @@ void	status_wg_reply(struct ctrld *, const Pm__WgStatusReply *);
 typedef struct Pm__DnsStatus Pm__DnsStatus;
 void	status_dns_reply(struct ctrld *, const Pm__DnsStatus *);
 
+/* netcheck.c: the local API's netcheck, answered by netd. */
+void	netcheck_start(struct ctrld *, struct api_conn *);
+void	netcheck_conn_gone(struct ctrld *, struct api_conn *);
+void	netcheck_reply(struct ctrld *, const Pm__NetcheckReport *);
+
 #endif

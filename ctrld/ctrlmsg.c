@@ -9,16 +9,111 @@
 
 static const uint8_t zero_key[32];
 
-/* NetInfo.PreferredDERP: the home region fan-out chose (fanout_derp.c). */
+/* NetInfo.PreferredDERP: the home region fan-out chose (fanout_derp.c),
+ * until netd's netcheck chose one. */
 static int preferred_derp;
+
+/* Hostinfo.NetInfo as netd's netcheck last reported it. */
+static struct {
+	bool		 have;
+	uint32_t	 preferred;
+	uint32_t	 varies;	/* opt.Bool: 0 unset, 1 false, 2 true */
+	bool		 udp, v6, os_v6;
+	json_t		*latency;	/* DERPLatency, or NULL */
+} ni;
+
+static int
+effective_derp(void)
+{
+	return ni.have && ni.preferred != 0 ? (int)ni.preferred :
+	    preferred_derp;
+}
 
 bool
 ctrlmsg_set_preferred_derp(int region)
 {
-	bool changed = region != preferred_derp;
+	int before = effective_derp();
 
 	preferred_derp = region;
-	return changed;
+	return effective_derp() != before;
+}
+
+/* DERPLatency: "<region>-v4" / "-v6" -> seconds, as magicsock fills it. */
+static json_t *
+latency_json(const struct ctrl_net_info *n)
+{
+	json_t *o = json_object();
+	char k[24];
+
+	for (size_t i = 0; o != NULL && i < n->nlat; i++) {
+		const struct ctrl_derp_latency *l = &n->lat[i];
+
+		if (l->v4_us != 0) {
+			snprintf(k, sizeof(k), "%u-v4", l->region);
+			json_object_set_new(o, k, json_real((double)l->v4_us /
+			    1e6));
+		}
+		if (l->v6_us != 0) {
+			snprintf(k, sizeof(k), "%u-v6", l->region);
+			json_object_set_new(o, k, json_real((double)l->v6_us /
+			    1e6));
+		}
+	}
+	return o;
+}
+
+bool
+ctrlmsg_set_net_info(const struct ctrl_net_info *n)
+{
+	int before = effective_derp();
+	bool same;
+
+	if (n == NULL) {
+		same = !ni.have;
+		json_decref(ni.latency);
+		memset(&ni, 0, sizeof(ni));
+		return !same || effective_derp() != before;
+	}
+	same = ni.have && ni.varies == n->varies &&
+	    ni.udp == n->udp && ni.v6 == n->v6 && ni.os_v6 == n->os_v6;
+	if (same && ni.preferred == n->preferred)
+		return false;
+	json_decref(ni.latency);
+	ni.have = true;
+	ni.preferred = n->preferred;
+	ni.varies = n->varies;
+	ni.udp = n->udp;
+	ni.v6 = n->v6;
+	ni.os_v6 = n->os_v6;
+	ni.latency = latency_json(n);
+	return !same || effective_derp() != before;
+}
+
+/* tailcfg.NetInfo, its fields in Go's order, zero values left out
+ * (omitzero / omitempty). */
+static json_t *
+net_info_json(void)
+{
+	json_t *o = json_object();
+	int derp = effective_derp();
+
+	if (o == NULL)
+		return NULL;
+	if (ni.have) {
+		if (ni.varies != 0)
+			json_object_set_new(o, "MappingVariesByDestIP",
+			    json_boolean(ni.varies == 2));
+		json_object_set_new(o, "WorkingIPv6", json_boolean(ni.v6));
+		json_object_set_new(o, "OSHasIPv6", json_boolean(ni.os_v6));
+		json_object_set_new(o, "WorkingUDP", json_boolean(ni.udp));
+		/* Set from report.ICMPv4; netd sends no ICMP probes. */
+		json_object_set_new(o, "WorkingICMPv4", json_false());
+	}
+	if (derp != 0)
+		json_object_set_new(o, "PreferredDERP", json_integer(derp));
+	if (ni.have && json_object_size(ni.latency) > 0)
+		json_object_set(o, "DERPLatency", ni.latency);
+	return o;
 }
 
 json_t *
@@ -38,14 +133,14 @@ ctrlmsg_hostinfo(const struct prefs *p)
 		json_array_append_new(routes, json_string("0.0.0.0/0"));
 		json_array_append_new(routes, json_string("::/0"));
 	}
-	hi = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:{s:i}}",
+	hi = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o}",
 	    "IPNVersion", "privmesh-" PM_VERSION,
 	    "OS", "linux",
 	    "OSVersion", u.release,
 	    "Hostname", p->hostname[0] ? p->hostname : u.nodename,
 	    "Machine", u.machine,
 	    "RoutableIPs", routes,
-	    "NetInfo", "PreferredDERP", preferred_derp);
+	    "NetInfo", net_info_json());
 	if (hi != NULL && json_array_size(p->advertise_tags) > 0)
 		json_object_set(hi, "RequestTags", p->advertise_tags);
 	return hi;
@@ -81,7 +176,8 @@ ctrlmsg_register(const struct prefs *p, const struct reg_args *a)
 
 char *
 ctrlmsg_map(const struct prefs *p, const uint8_t node_pub[32],
-    const uint8_t disco_pub[32], json_t *endpoints, bool stream)
+    const uint8_t disco_pub[32], json_t *endpoints, json_t *types,
+    bool stream)
 {
 	char nk[KEY_TEXT_MAX], dk[KEY_TEXT_MAX], *s;
 	json_t *o;
@@ -96,8 +192,13 @@ ctrlmsg_map(const struct prefs *p, const uint8_t node_pub[32],
 	    "OmitPeers", !stream,
 	    "Hostinfo", ctrlmsg_hostinfo(p),
 	    "Endpoints", endpoints != NULL ? endpoints : json_array());
-	if (o == NULL)
+	if (o == NULL) {
+		json_decref(types);
 		return NULL;
+	}
+	if (json_array_size(types) > 0)
+		json_object_set(o, "EndpointTypes", types);
+	json_decref(types);
 	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return s;

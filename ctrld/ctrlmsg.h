@@ -39,9 +39,28 @@ json_t *ctrlmsg_hostinfo(const struct prefs *);
 bool	ctrlmsg_set_preferred_derp(int region);
 char   *ctrlmsg_register(const struct prefs *, const struct reg_args *);
 /* stream: the long poll; else a one-off update (OmitPeers).  `endpoints`
- * (a JSON array of "ip:port", or NULL) is stolen. */
+ * (a JSON array of "ip:port", or NULL) and `types` (their
+ * tailcfg.EndpointType numbers, or NULL; left out when empty) are
+ * stolen. */
 char   *ctrlmsg_map(const struct prefs *, const uint8_t node_pub[32],
-	    const uint8_t disco_pub[32], json_t *endpoints, bool stream);
+	    const uint8_t disco_pub[32], json_t *endpoints, json_t *types,
+	    bool stream);
+/* tailcfg.NetInfo from netd's netcheck (NULL: none yet).  Returns true
+ * when it differs from the last one as tailscale's NetInfo.BasicallyEqual
+ * sees it (DERPLatency aside): worth a map update.  Only then is the
+ * stored copy (latencies included) replaced. */
+struct ctrl_derp_latency {
+	uint32_t	 region;
+	uint64_t	 v4_us, v6_us;	/* 0: none */
+};
+struct ctrl_net_info {
+	uint32_t	 preferred;	/* 0: none measured */
+	uint32_t	 varies;	/* opt.Bool: 0 unset, 1 false, 2 true */
+	bool		 udp, v6, os_v6;
+	const struct ctrl_derp_latency *lat;
+	size_t		 nlat;
+};
+bool	ctrlmsg_set_net_info(const struct ctrl_net_info *);
 
 /* 0, or -1 with `err` set (not JSON, wrong types, over-long strings). */
 int	ctrlmsg_parse_register(const char *body, size_t len, struct reg_resp *,

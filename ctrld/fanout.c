@@ -90,6 +90,7 @@ static struct {
 	bool		 privd_sent;
 	uint64_t	 privd_id;
 	char		 ep[FANOUT_EP_MAX][FANOUT_EP_TEXT];
+	uint32_t	 ep_type[FANOUT_EP_MAX];	/* tailcfg.EndpointType */
 	size_t		 nep;
 	bool		 ever;
 	uint8_t		 filter_digest[32];
@@ -1253,22 +1254,35 @@ fanout_sibling_restarted(int proc)
 }
 
 void
-fanout_set_endpoints(char **eps, size_t n)
+fanout_set_endpoints(char **eps, const uint32_t *types, size_t n)
 {
 	fo.nep = 0;
-	for (size_t i = 0; i < n && fo.nep < FANOUT_EP_MAX; i++)
+	for (size_t i = 0; i < n && fo.nep < FANOUT_EP_MAX; i++) {
+		fo.ep_type[fo.nep] = types != NULL ? types[i] : 1;
 		snprintf(fo.ep[fo.nep++], FANOUT_EP_TEXT, "%s", eps[i]);
+	}
 }
 
 bool
-fanout_same_endpoints(char **eps, size_t n)
+fanout_same_endpoints(char **eps, const uint32_t *types, size_t n)
 {
 	if (n != fo.nep)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(eps[i], fo.ep[i]) != 0)
+		if (strcmp(eps[i], fo.ep[i]) != 0 ||
+		    (types != NULL ? types[i] : 1) != fo.ep_type[i])
 			return false;
 	return true;
+}
+
+json_t *
+fanout_endpoint_types_json(void)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a != NULL && i < fo.nep; i++)
+		json_array_append_new(a, json_integer(fo.ep_type[i]));
+	return a;
 }
 
 json_t *

@@ -50,8 +50,10 @@ void	fanout_derp_build_free(struct derp_build *);
 struct ProtobufCMessage;
 void	fanout_digest(const struct ProtobufCMessage *, uint8_t out[32]);
 
-void	fanout_set_endpoints(char **eps, size_t n);
-bool	fanout_same_endpoints(char **eps, size_t n);
+/* types: tailcfg.EndpointType per endpoint, NULL: all local. */
+void	fanout_set_endpoints(char **eps, const uint32_t *types, size_t n);
+bool	fanout_same_endpoints(char **eps, const uint32_t *types, size_t n);
 json_t *fanout_endpoints_json(void);
+json_t *fanout_endpoint_types_json(void);
 
 #endif

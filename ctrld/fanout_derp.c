@@ -101,9 +101,18 @@ region_cmp(const void *a, const void *b)
 
 /* One region; false (logged) when it cannot be sent.  Nodes past what
  * one part holds are left out. */
+/* DERPMap.HomeParams.RegionScore["<id>"] (a number > 0), else 0. */
+static double
+region_score(json_t *scores, const char *key)
+{
+	double v = json_number_value(json_object_get(scores, key));
+
+	return v > 0 && v <= 1e6 ? v : 0;
+}
+
 static bool
 region_msg(const char *key, json_t *jr, Pm__DerpRegion *r,
-    Pm__DerpNode *nodes, Pm__DerpNode **np)
+    Pm__DerpNode *nodes, Pm__DerpNode **np, json_t *scores)
 {
 	json_t *jnodes = json_object_get(jr, "Nodes"), *jn;
 	bool ok = true;
@@ -124,6 +133,7 @@ region_msg(const char *key, json_t *jr, Pm__DerpRegion *r,
 	r->avoid = json_is_true(json_object_get(jr, "Avoid"));
 	r->no_measure_no_home = json_is_true(json_object_get(jr,
 	    "NoMeasureNoHome"));
+	r->score = region_score(scores, key);
 	if (!ok) {
 		log_warnx("DERPMap: region %s: bad code or name, skipped", key);
 		return false;
@@ -206,6 +216,8 @@ int
 fanout_derp_build(const struct netmap *nm, struct derp_build *b)
 {
 	json_t *regions = json_object_get(nm->derpmap, "Regions"), *jr;
+	json_t *scores = json_object_get(json_object_get(nm->derpmap,
+	    "HomeParams"), "RegionScore");
 	size_t n = 0, cap = json_object_size(regions);
 	const char *key;
 
@@ -226,7 +238,7 @@ fanout_derp_build(const struct netmap *nm, struct derp_build *b)
 		if (n == cap)
 			break;
 		if (region_msg(key, jr, &b->reg[n], b->nodes + n * NODES_MAX,
-		    b->np + n * NODES_MAX)) {
+		    b->np + n * NODES_MAX, scores)) {
 			b->rp[n] = &b->reg[n];
 			n++;
 		}

@@ -25,7 +25,14 @@ ctrld_dispatch_netd(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		return 0;
 	case PM__NETD_TO_CTRLD__MSG_ENDPOINTS:
 		control_endpoints(&cd->ctl, env->endpoints->endpoints,
-		    env->endpoints->n_endpoints);
+		    env->endpoints->n_types ? env->endpoints->types : NULL,
+		    env->endpoints->n_endpoints, env->endpoints->changed_only);
+		return 0;
+	case PM__NETD_TO_CTRLD__MSG_NET_INFO:
+		control_net_info(&cd->ctl, env->net_info);
+		return 0;
+	case PM__NETD_TO_CTRLD__MSG_NETCHECK_REPORT:
+		netcheck_reply(cd, env->netcheck_report);
 		return 0;
 	case PM__NETD_TO_CTRLD__MSG_WG_STATUS_REPLY:
 		status_wg_reply(cd, env->wg_status_reply);

@@ -6,7 +6,9 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -18,13 +20,70 @@
 
 /* What privd needs for the OS resolver (--accept-dns): the search
  * domains, host names only (privd writes them into resolv.conf and its
- * check refuses anything else), within the channel's size. */
-#define OS_DNS_BYTES	3072
+ * check refuses anything else), within the channel's size; for
+ * systemd-resolved also the match domains and whether quad-100 takes
+ * every name. */
+#define OS_DNS_BYTES	3072	/* search domains, as resolv.conf had them */
+#define OS_MATCH_MAX	256	/* ipc/check_dns.c */
+#define OS_MATCH_BYTES	49152	/* well within the channel's 64 KiB */
+#define NAME_TEXT	1024
+
+struct os_match {
+	char	 text[OS_MATCH_MAX][NAME_TEXT];
+	char	*names[OS_MATCH_MAX];
+	size_t	 n, bytes;
+	bool	 full;
+};
+
+static void
+add_match(struct os_match *m, const char *name)
+{
+	if (!dns_hostname_ok(name))
+		return;		/* the root route: that is default_route */
+	for (size_t i = 0; i < m->n; i++)
+		if (strcasecmp(m->names[i], name) == 0)
+			return;
+	if (m->n == OS_MATCH_MAX ||
+	    m->bytes + strlen(name) + 3 > OS_MATCH_BYTES) {
+		if (!m->full)
+			log_warnx("match domains: only the first %zu are given "
+			    "to the OS resolver", m->n);
+		m->full = true;
+		return;
+	}
+	snprintf(m->text[m->n], NAME_TEXT, "%s", name);
+	m->names[m->n] = m->text[m->n];
+	m->bytes += strlen(name) + 3;
+	m->n++;
+}
+
+/* tailscale's OSConfig.MatchDomains: every Routes suffix (answered here
+ * or forwarded), and with MagicDNS the reverse zones of 100.64.0.0/10 and
+ * fd7a:115c:a1e0::/48 (ipnlocal's magicDNSRootDomains). */
+static void
+collect_match(const struct zone *z, struct os_match *m)
+{
+	char text[NAME_TEXT];
+
+	m->n = m->bytes = 0;
+	m->full = false;
+	for (size_t i = 0; i < z->nroutes; i++)
+		add_match(m, dns_name_to_text(&z->routes[i].suffix, text,
+		    sizeof(text)));
+	if (!z->proxied)
+		return;
+	for (int i = 64; i <= 127; i++) {
+		snprintf(text, sizeof(text), "%d.100.in-addr.arpa.", i);
+		add_match(m, text);
+	}
+	add_match(m, "0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa.");
+}
 
 static void
 send_os_dns(struct dnsd *dd)
 {
-	static char text[ZONE_SEARCH_MAX][1024];
+	static char text[ZONE_SEARCH_MAX][NAME_TEXT];
+	static struct os_match match;
 	char *names[ZONE_SEARCH_MAX];
 	Pm__DnsdToPrivd env = PM__DNSD_TO_PRIVD__INIT;
 	Pm__OsDns o = PM__OS_DNS__INIT;
@@ -50,11 +109,15 @@ send_os_dns(struct dnsd *dd)
 		o.n_search_domains++;
 	}
 	o.search_domains = names;
+	collect_match(&dd->zone, &match);
+	o.match_domains = match.names;
+	o.n_match_domains = match.n;
+	o.default_route = dd->zone.ndefaults > 0;
 	env.msg_case = PM__DNSD_TO_PRIVD__MSG_OS_DNS;
 	env.os_dns = &o;
 	if ((ch = child_chan(&dd->c, PM__PROC__PROC_PRIVD)) == NULL ||
 	    ipc_send(ch, &env.base, -1) < 0)
-		log_warnx("cannot give privd the search domains");
+		log_warnx("cannot give privd the OS resolver settings");
 }
 
 static void

@@ -304,8 +304,58 @@ check_endpoints(const struct ipc_policy *pol, const ProtobufCMessage *m)
 	const Pm__Endpoints *e = (const Pm__Endpoints *)m;
 
 	(void)pol;
-	return strs_ok(e->endpoints, e->n_endpoints, ENDPOINTS_MAX,
-	    ENDPOINT_MAX) ? 0 : -EINVAL;
+	if (!strs_ok(e->endpoints, e->n_endpoints, ENDPOINTS_MAX,
+	    ENDPOINT_MAX) || (e->n_types != 0 && e->n_types != e->n_endpoints))
+		return -EINVAL;
+	/* tailcfg.EndpointType: Local 1 .. ExplicitConf 5. */
+	for (size_t i = 0; i < e->n_types; i++)
+		if (e->types[i] < 1 || e->types[i] > 5)
+			return -EINVAL;
+	return 0;
+}
+
+/* netcheck (netd -> ctrld).  Regions as netd's DERP map bounds them
+ * (DERPMAP_MAX_REGIONS), codes and names as ctrld's fan-out does. */
+#define NETCHECK_REGIONS_MAX	1024
+#define LATENCY_US_MAX		60000000u	/* a minute: no STUN waits so long */
+
+static bool
+net_info_ok(const Pm__NetInfo *ni)
+{
+	uint32_t prev = 0;
+
+	if (ni == NULL || ni->mapping_varies_by_dest_ip > 2 ||
+	    ni->n_latencies > NETCHECK_REGIONS_MAX)
+		return false;
+	for (size_t i = 0; i < ni->n_latencies; i++) {
+		const Pm__RegionLatency *l = ni->latencies[i];
+
+		if (l->region_id == 0 || l->region_id <= prev ||
+		    !str_ok(l->code, 0, 64) || !str_ok(l->name, 0, 128) ||
+		    l->latency_us > LATENCY_US_MAX || l->v4_us > LATENCY_US_MAX ||
+		    l->v6_us > LATENCY_US_MAX)
+			return false;
+		prev = l->region_id;
+	}
+	return true;
+}
+
+int
+check_net_info(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	(void)pol;
+	return net_info_ok((const Pm__NetInfo *)m) ? 0 : -EINVAL;
+}
+
+int
+check_netcheck_report(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__NetcheckReport *r = (const Pm__NetcheckReport *)m;
+
+	(void)pol;
+	return str_ok(r->error, 0, 128) && net_info_ok(r->info) &&
+	    str_ok(r->global_v4, 0, ENDPOINT_MAX) &&
+	    str_ok(r->global_v6, 0, ENDPOINT_MAX) ? 0 : -EINVAL;
 }
 
 /* Shapes: prefixes as text, ports and protocol numbers in range; netd
@@ -358,7 +408,8 @@ check_derp_map_update(const struct ipc_policy *pol, const ProtobufCMessage *m)
 
 		if (r->region_id == 0 || r->region_id > INT32_MAX ||
 		    !str_ok(r->region_code, 0, 64) ||
-		    !str_ok(r->region_name, 0, 128) || r->n_nodes > 64)
+		    !str_ok(r->region_name, 0, 128) || r->n_nodes > 64 ||
+		    !(r->score >= 0 && r->score <= 1e6))	/* NaN too */
 			return -EINVAL;
 		for (size_t j = 0; j < r->n_nodes; j++)
 			if (!derp_node_ok(r->nodes[j]))

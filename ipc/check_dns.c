@@ -21,6 +21,7 @@
 #define DNS_HOSTS_MAX		4096	/* per DnsConfig part */
 #define DNS_LIST_MAX		64
 #define OS_SEARCH_MAX		16	/* search domains privd writes */
+#define OS_MATCH_MAX		256	/* match domains privd gives resolved */
 
 static const uint8_t quad100_v4[4] = { 100, 100, 100, 100 };
 static const uint8_t quad100_v6[16] = { 0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0,
@@ -167,10 +168,14 @@ check_os_dns(const struct ipc_policy *pol, const ProtobufCMessage *m)
 	const Pm__OsDns *o = (const Pm__OsDns *)m;
 
 	(void)pol;
-	if (o->n_search_domains > OS_SEARCH_MAX)
+	if (o->n_search_domains > OS_SEARCH_MAX ||
+	    o->n_match_domains > OS_MATCH_MAX)
 		return -EINVAL;
 	for (size_t i = 0; i < o->n_search_domains; i++)
 		if (!dns_hostname_ok(o->search_domains[i]))
+			return -EINVAL;
+	for (size_t i = 0; i < o->n_match_domains; i++)
+		if (!dns_hostname_ok(o->match_domains[i]))
 			return -EINVAL;
 	return 0;
 }

@@ -25,7 +25,8 @@
 /* Largest datagram per channel.  Control messages are small; channels that
  * will carry netmaps split them into transactions instead of growing. */
 #define SMALL_MAX	4096
-/* netd's interface and status reports list prefixes and peers. */
+/* netd's interface and status reports list prefixes and peers; dnsd's
+ * OsDns lists up to 256 match domains for systemd-resolved. */
 #define LARGE_MAX	65536
 
 #define N(a)	(sizeof(a) / sizeof((a)[0]))
@@ -99,6 +100,7 @@ static const struct ipc_kind ctrld_netd[] = {
 	{ PM__CTRLD_TO_NETD__MSG_PEER_UPDATE, 0, 0, check_peer_update },
 	{ PM__CTRLD_TO_NETD__MSG_FILTER_UPDATE, 0, 0, check_filter_update },
 	{ PM__CTRLD_TO_NETD__MSG_DERP_MAP_UPDATE, 0, 0, check_derp_map_update },
+	{ PM__CTRLD_TO_NETD__MSG_NETCHECK_REQUEST, 0, 0, NULL },
 	TEST_KIND(PM__CTRLD_TO_NETD__MSG_TEST_FORBIDDEN_SYSCALL)
 };
 static const struct ipc_kind ctrld_dnsd[] = {
@@ -111,6 +113,8 @@ static const struct ipc_kind netd_ctrld[] = {
 	{ PM__NETD_TO_CTRLD__MSG_WG_STATUS_REPLY, 0, 0, check_wg_status_reply },
 	{ PM__NETD_TO_CTRLD__MSG_NODE_KEYS, 0, 0, check_node_keys },
 	{ PM__NETD_TO_CTRLD__MSG_ENDPOINTS, 0, 0, check_endpoints },
+	{ PM__NETD_TO_CTRLD__MSG_NETCHECK_REPORT, 0, 0, check_netcheck_report },
+	{ PM__NETD_TO_CTRLD__MSG_NET_INFO, 0, 0, check_net_info },
 	TEST_KIND(PM__NETD_TO_CTRLD__MSG_TEST_FORBIDDEN_SYSCALL)
 };
 static const struct ipc_kind dnsd_ctrld[] = {
@@ -142,7 +146,7 @@ static const struct ipc_policy policies[] = {
 	/* NetState lists every route of the tailnet. */
 	POLICY(CTRLD, PRIVD, pm__ctrld_to_privd__descriptor, LARGE_MAX,
 	    ctrld_privd),
-	POLICY(DNSD, PRIVD, pm__dnsd_to_privd__descriptor, SMALL_MAX, dnsd_privd),
+	POLICY(DNSD, PRIVD, pm__dnsd_to_privd__descriptor, LARGE_MAX, dnsd_privd),
 	POLICY(CTRLD, NETD, pm__ctrld_to_netd__descriptor, SMALL_MAX, ctrld_netd),
 	POLICY(CTRLD, DNSD, pm__ctrld_to_dnsd__descriptor, SMALL_MAX, ctrld_dnsd),
 	POLICY(NETD, CTRLD, pm__netd_to_ctrld__descriptor, LARGE_MAX, netd_ctrld),

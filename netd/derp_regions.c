@@ -9,7 +9,8 @@
  * DERP_IDLE_CHECK_MS (derpInactiveCleanupTime, derpCleanStaleInterval).
  * Each connection reconnects by itself with a backoff (derp_client.c) and
  * tells its server whether it is our home region (NotePreferred) when it
- * logs in and when the home moves.
+ * logs in and when the home moves.  netcheck picks the home region
+ * (derp_home_region) and calls derp_regions_update when it moves.
  *
  * Sockets come from privd (marked so they bypass the tunnel; netd cannot
  * open one) and are interchangeable: each goes to the connection that has
@@ -31,6 +32,7 @@
 
 #include "derp_client.h"
 #include "log.h"
+#include "netcheck.h"
 #include "netd.h"
 #include "netd_to_privd.pb-c.h"
 
@@ -80,14 +82,6 @@ derp_regions_init(void)
 	if ((R.ctx = derp_tls_ctx_new(CA_BUNDLE)) == NULL &&
 	    (R.ctx = derp_tls_ctx_new(NULL)) == NULL)
 		fatalx("cannot create the TLS context for DERP");
-}
-
-/* The one place that says which region is home (ctrld's choice today,
- * netcheck's later). */
-uint32_t
-derp_home_region(const struct netd *nd)
-{
-	return nd->derp.home;
 }
 
 static struct region_conn *
@@ -255,6 +249,30 @@ target(const struct derp_region *rg, struct derp_target *to)
 	return false;
 }
 
+/* The one place that says which region is home: netcheck's choice, else
+ * (nothing measured yet, the region left the map, or it has only STUN
+ * nodes) ctrld's. */
+uint32_t
+derp_home_region(const struct netd *nd)
+{
+	const struct derp_region *rg = derpmap_region(&nd->derp,
+	    netcheck_home(nd));
+	struct derp_target to;
+
+	return rg != NULL && target(rg, &to) ? rg->id : nd->derp.home;
+}
+
+/* For netcheck's stickiness: 0 while a connection to region is logged in
+ * (the server's keepalives arrive, so a lost one is noticed within the
+ * keepalive period), UINT64_MAX otherwise. */
+uint64_t
+derp_home_heard_ago(uint32_t region)
+{
+	const struct region_conn *r = region != 0 ? find(region) : NULL;
+
+	return r != NULL && r->cl->ready ? 0 : UINT64_MAX;
+}
+
 static void	idle_check(uv_timer_t *);
 
 static struct region_conn *
@@ -395,9 +413,15 @@ derp_regions_update(struct netd *nd)
 	if (R.home != derp_home_region(nd)) {
 		/* The home moved: every server learns whether it is it. */
 		R.home = derp_home_region(nd);
-		for (r = R.conns; r != NULL; r = r->next)
+		for (r = R.conns; r != NULL; r = r->next) {
 			(void)derp_client_note_preferred(r->cl,
 			    r->region == R.home);
+			if (r->region == R.home)
+				log_info("DERP: home region %u \"%s\" via %s "
+				    "(connected already)", r->region,
+				    derpmap_region(&nd->derp, r->region)->code,
+				    r->to.host);
+		}
 	}
 	if (priv == NULL || derp_home_region(nd) == 0) {
 		if (R.nconns > 0)

@@ -70,6 +70,7 @@ region_add(struct derpmap *m, const Pm__DerpRegion *r)
 	snprintf(d->name, sizeof(d->name), "%s", r->region_name);
 	d->avoid = r->avoid;
 	d->no_measure_no_home = r->no_measure_no_home;
+	d->score = r->score;
 	if (r->n_nodes > 0 &&
 	    (d->nodes = calloc(r->n_nodes, sizeof(*d->nodes))) == NULL)
 		return -1;

@@ -37,6 +37,7 @@ struct derp_region {
 	char		 code[65];
 	char		 name[129];
 	bool		 avoid, no_measure_no_home;
+	double		 score;		/* HomeParams.RegionScore; 0: none */
 	struct derp_node *nodes;
 	size_t		 nnodes;
 };

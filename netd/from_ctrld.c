@@ -1,5 +1,6 @@
 /* ctrld -> netd: the one dispatch function for this channel. */
 #include "log.h"
+#include "netcheck.h"
 #include "netd.h"
 #include "ctrld_to_netd.pb-c.h"
 
@@ -26,9 +27,13 @@ netd_dispatch_ctrld(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	case PM__CTRLD_TO_NETD__MSG_DERP_MAP_UPDATE:
 		if (!peers_ctrld_refuse(c->arg, "DERP map") &&
 		    derpmap_update(&((struct netd *)c->arg)->derp,
-		    env->derp_map_update) == 1)
+		    env->derp_map_update) == 1) {
 			derp_regions_update(c->arg);
+			netcheck_map_changed(c->arg);
+		}
 		return 0;
+	case PM__CTRLD_TO_NETD__MSG_NETCHECK_REQUEST:
+		return netcheck_request(c->arg, env->netcheck_request->id);
 	case PM__CTRLD_TO_NETD__MSG_WG_STATUS_REQUEST:
 		return netd_wg_status(c->arg, env->wg_status_request->id);
 #ifdef PM_TEST_HOOKS

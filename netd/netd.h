@@ -38,6 +38,8 @@ int	peers_ctrld_update(struct netd *, const struct Pm__PeerUpdate *);
 void	peers_ctrld_udp(struct netd *, int fd, const struct Pm__UdpSocket *);
 void	peers_ctrld_channel(struct netd *);
 void	peers_ctrld_rekey(struct netd *);
+/* netcheck changed the STUN endpoints: tell ctrld if the set changed. */
+void	peers_ctrld_endpoints_changed(struct netd *);
 bool	peers_ctrld_refuse(struct netd *, const char *what);
 
 /* derp_regions.c: DERP connections, the home region's and on-demand
@@ -56,7 +58,11 @@ struct derp_region_stats {
 void	derp_regions_init(void);		/* before the sandbox */
 void	derp_regions_update(struct netd *);	/* map, home or node key */
 void	derp_regions_socket(struct netd *, int fd);	/* from privd */
+/* The home region: netcheck's choice, else ctrld's (0: none). */
 uint32_t derp_home_region(const struct netd *);
+/* ns since region's DERP connection was last known alive (logged in);
+ * UINT64_MAX when it has none.  netcheck's stickiness asks. */
+uint64_t derp_home_heard_ago(uint32_t region);
 /* A WireGuard datagram to node key `dst` through DERP region `region`,
  * connecting to it first if needed; dropped and counted when that cannot
  * be. */

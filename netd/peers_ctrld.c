@@ -9,9 +9,11 @@
  * (NAT traversal and DERP come with disco, issue 6).  Strings that do not
  * parse are skipped and counted: the rest of the peer still applies.
  *
- * netd also tells ctrld its direct endpoints (from privd, with the UDP
- * socket) whenever it gets the socket or a new channel to ctrld; for
- * ctrld that also means "netd may have restarted: send everything".
+ * netd also tells ctrld its direct endpoints (STUN's from netcheck, then
+ * the local ones from privd, with the UDP socket) whenever it gets the
+ * socket or a new channel to ctrld; for ctrld that also means "netd may
+ * have restarted: send everything".  When netcheck changes them, only
+ * the change goes (changed_only).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,6 +24,7 @@
 #include <sodium.h>
 
 #include "log.h"
+#include "netcheck.h"
 #include "netd.h"
 #include "prefix.h"
 #include "ctrld_to_netd.pb-c.h"
@@ -53,7 +56,12 @@ static struct {
 	/* counters, logged */
 	uint64_t	 bad_strings, applied, dropped_parts;
 	/* endpoints for ctrld */
+	char		 local[EP_MAX][EP_TEXT];	/* from privd */
+	size_t		 nlocal;
+	/* All of them as ctrld last got them: STUN's first (netcheck.c),
+	 * then the local ones, with their tailcfg.EndpointType. */
 	char		 ep[EP_MAX][EP_TEXT];
+	uint32_t	 ep_type[EP_MAX];
 	size_t		 nep;
 	bool		 have_udp;
 	bool		 device_ours;	/* wg.on by us, not by a wg-quick file */
@@ -328,21 +336,66 @@ peers_ctrld_rekey(struct netd *nd)
 	derp_regions_update(nd);	/* DERP logs in with the node key */
 }
 
+/* The endpoints for control as magicsock orders them: STUN first
+ * (netcheck.c), then the local ones privd reported; no duplicates. */
+static size_t
+collect_endpoints(struct netd *nd, char (*txt)[EP_TEXT], uint32_t *types)
+{
+	struct ipport stun[EP_MAX];
+	uint32_t st_types[EP_MAX];
+	size_t n = 0, ns = netcheck_endpoints(nd, stun, st_types, EP_MAX);
+
+	for (size_t i = 0; i < ns; i++) {
+		char b[IPPORT_STRLEN];
+
+		snprintf(txt[n], EP_TEXT, "%s", ipport_str(&stun[i], b));
+		types[n++] = st_types[i];
+	}
+	for (size_t i = 0; i < st.nlocal && n < EP_MAX; i++) {
+		bool dup = false;
+
+		for (size_t j = 0; j < n && !dup; j++)
+			dup = strcmp(txt[j], st.local[i]) == 0;
+		if (dup)
+			continue;
+		snprintf(txt[n], EP_TEXT, "%s", st.local[i]);
+		types[n++] = 1;		/* tailcfg.EndpointLocal */
+	}
+	return n;
+}
+
+/* always: a new socket or channel (ctrld treats it as "netd restarted");
+ * else only when the set differs from what ctrld has. */
 static void
-send_endpoints(struct netd *nd)
+send_endpoints(struct netd *nd, bool always)
 {
 	struct ipc_chan *ch = child_chan(&nd->c, PM__PROC__PROC_CTRLD);
 	Pm__NetdToCtrld env = PM__NETD_TO_CTRLD__INIT;
 	Pm__Endpoints e = PM__ENDPOINTS__INIT;
-	char *ptr[EP_MAX];
+	char txt[EP_MAX][EP_TEXT] = { { 0 } }, *ptr[EP_MAX];
+	uint32_t types[EP_MAX];
+	size_t n;
 	int r;
 
-	if (ch == NULL || !st.have_udp)
+	if (!st.have_udp)
 		return;
-	for (size_t i = 0; i < st.nep; i++)
+	n = collect_endpoints(nd, txt, types);
+	if (!always && n == st.nep &&
+	    memcmp(txt, st.ep, n * sizeof(txt[0])) == 0 &&
+	    memcmp(types, st.ep_type, n * sizeof(types[0])) == 0)
+		return;
+	/* What disco's CallMeMaybe offers follows at once. */
+	memcpy(st.ep, txt, sizeof(txt));
+	memcpy(st.ep_type, types, sizeof(types));
+	st.nep = n;
+	if (ch == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
 		ptr[i] = st.ep[i];
-	e.n_endpoints = st.nep;
+	e.n_endpoints = e.n_types = n;
 	e.endpoints = ptr;
+	e.types = st.ep_type;
+	e.changed_only = !always;
 	env.msg_case = PM__NETD_TO_CTRLD__MSG_ENDPOINTS;
 	env.endpoints = &e;
 	if ((r = ipc_send(ch, &env.base, -1)) < 0)
@@ -351,18 +404,27 @@ send_endpoints(struct netd *nd)
 }
 
 void
+peers_ctrld_endpoints_changed(struct netd *nd)
+{
+	send_endpoints(nd, false);
+}
+
+void
 peers_ctrld_udp(struct netd *nd, int fd, const Pm__UdpSocket *us)
 {
 	wg_io_attach_udp(nd, fd, us->port);
-	st.nep = 0;
-	for (size_t i = 0; i < us->n_endpoints && st.nep < EP_MAX; i++)
-		snprintf(st.ep[st.nep++], EP_TEXT, "%s", us->endpoints[i]);
+	st.nlocal = 0;
+	for (size_t i = 0; i < us->n_endpoints && st.nlocal < EP_MAX; i++)
+		snprintf(st.local[st.nlocal++], EP_TEXT, "%s",
+		    us->endpoints[i]);
 	st.have_udp = true;
-	send_endpoints(nd);
+	send_endpoints(nd, true);
+	netcheck_udp_ready(nd);
 }
 
 void
 peers_ctrld_channel(struct netd *nd)
 {
-	send_endpoints(nd);
+	send_endpoints(nd, true);
+	netcheck_channel(nd);
 }

@@ -9,7 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "demux.h"
 #include "log.h"
+#include "netcheck.h"
 #include "netd.h"
 #include "offload.h"
 
@@ -604,11 +606,17 @@ handle_datagram(struct netd *nd, uint8_t *rxbuf, size_t n,
 	struct wg_io *w = &nd->wg;
 	uint8_t reply[WG_REPLY_MAX];
 	struct wg_rx rx;
-	bool load = handshake_load(w, rxbuf, n, now);
+	bool load;
 	const void *addr = src->sa_family == AF_INET ?
 	    (const void *)&((const struct sockaddr_in *)src)->sin_addr :
 	    (const void *)&((const struct sockaddr_in6 *)src)->sin6_addr;
 
+	/* Direct UDP only: STUN answers to netcheck's probes. */
+	if (derp_rx_key == NULL && demux_classify(rxbuf, n) == PKT_STUN) {
+		netcheck_stun_input(nd, rxbuf, n, src, srclen);
+		return NULL;
+	}
+	load = handshake_load(w, rxbuf, n, now);
 	if (load && rxbuf[0] == WG_MSG_HANDSHAKE_INITIATION &&
 	    !wg_ratelimiter_allow(&w->rl, src->sa_family, addr, now)) {
 		w->ctr.rx_ratelimited++;

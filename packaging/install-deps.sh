@@ -16,6 +16,10 @@
 #           in /etc/default/coturn, which the package leaves commented out;
 #           under systemd its unit would start, so it is masked first,
 #           as is unbound's)
+#           libsystemd-dev (sd-bus: privd's systemd-resolved per-link DNS),
+#           dbus-daemon (a private system bus in tests) and, never
+#           installed, an unpacked systemd-resolved for the tests
+#           (test-resolved.sh)
 set -eu
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps.sh: must run as root (apt-get install)" >&2
@@ -46,4 +50,6 @@ apt-get install -y -q --no-install-recommends \
 	python3 python3-pytest \
 	python3-h2 python3-nacl python3-zstandard python3-cryptography \
 	bind9-dnsutils knot-dnsutils dnsmasq-base unbound dnsperf \
-	coturn
+	coturn \
+	libsystemd-dev dbus-daemon
+"$(dirname "$0")/test-resolved.sh"

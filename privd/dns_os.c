@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "dns_os.h"
+#include "dns_resolved.h"
 #include "log.h"
 #include "netlink.h"
 #include "netstate.h"
@@ -32,6 +33,7 @@ static char backup_path[PATH_MAX];
 static char host_res[DNS_HOST_RESOLVERS_MAX][INET6_ADDRSTRLEN];
 static unsigned nhost_res;
 static bool took_over;
+static bool resolved_mode;	/* systemd-resolved per-link, not the file */
 /* resolv.conf's search line: the tailnet's domains (from dnsd), then the
  * host's own, as tailscale's direct mode appends the base config's. */
 static char host_search[DNS_HOST_SEARCH_MAX][DNS_NAME_TEXT];
@@ -263,6 +265,23 @@ take_over(const char *resolv)
 	    "kept as %s)", resolv, backup_path);
 }
 
+/* tailscale's dnsMode: systemd-resolved when it wrote resolv.conf, is the
+ * only nameserver there and answers on the bus; the file otherwise. */
+static bool
+use_resolved(const char *resolv)
+{
+	static char buf[RESOLV_MAX];
+
+	if (read_file(resolv, buf, sizeof(buf)) < 0 || !dns_resolved_owns(buf))
+		return false;
+	if (!dns_resolved_detect())
+		return false;
+	resolved_mode = true;
+	log_info("accept-dns: systemd-resolved owns %s; setting the TUN's DNS "
+	    "over D-Bus, the file stays as it is", resolv);
+	return true;
+}
+
 void
 dns_os_start(struct privd *pd)
 {
@@ -290,7 +309,7 @@ dns_os_start(struct privd *pd)
 			fatalx("dns-config %s: not a regular file",
 			    pd->opt.dns_config);
 	}
-	if (pd->opt.accept_dns)
+	if (pd->opt.accept_dns && !use_resolved(resolv))
 		take_over(resolv);
 }
 
@@ -302,6 +321,8 @@ dns_os_routes(struct privd *pd)
 	struct prefix p;
 	int r;
 
+	if (resolved_mode)
+		dns_resolved_attach(pd->loop, pd->tun_ifindex);
 	if (!dns_on(pd))
 		return;
 	if ((r = nl_link_set(&pd->nl, pd->tun_ifindex, true,
@@ -351,6 +372,8 @@ dns_os_stop(struct privd *pd)
 {
 	int r;
 
+	if (resolved_mode)
+		dns_resolved_stop();
 	if (!took_over)
 		return;
 	if ((r = restore(pd->opt.resolv_conf)) < 0)
@@ -360,11 +383,7 @@ dns_os_stop(struct privd *pd)
 		log_info("restored %s", pd->opt.resolv_conf);
 }
 
-/* dnsd's model changed.  The names passed ipc/check_dns.c check_os_dns
- * (host names only, at most 16): they are checked again here, where they
- * are written.  resolv.conf is rewritten (atomically) only when the
- * search line changes. */
-void
+static void
 dns_os_search(struct privd *pd, char **domains, size_t n)
 {
 	char old[DNS_TAIL_SEARCH_MAX][DNS_NAME_TEXT];
@@ -388,6 +407,21 @@ dns_os_search(struct privd *pd, char **domains, size_t n)
 	}
 	log_info("accept-dns: %s: %u tailnet search domain(s)",
 	    pd->opt.resolv_conf, ntail_search);
+}
+
+/* dnsd's model changed.  The names passed ipc/check_dns.c check_os_dns
+ * (host names only, at most 16 search and 256 match domains): they are
+ * checked again here, where they are written.  With systemd-resolved they
+ * go to the TUN's link; otherwise resolv.conf is rewritten (atomically),
+ * only when the search line changes. */
+void
+dns_os_config(struct privd *pd, const Pm__OsDns *o)
+{
+	if (resolved_mode)
+		dns_resolved_set(o->search_domains, o->n_search_domains,
+		    o->match_domains, o->n_match_domains, o->default_route);
+	else
+		dns_os_search(pd, o->search_domains, o->n_search_domains);
 }
 
 /* One socket dnsd asked for: marked so that its packets take the main

@@ -17,11 +17,14 @@
  *                      the next start restores it (a resolv.conf that
  *                      starts with our marker line is ours).  Off by
  *                      default; --resolv-conf PATH picks another file
- *                      (tests).  systemd-resolved over D-Bus is not
- *                      implemented.
+ *                      (tests).  When systemd-resolved owns
+ *                      resolv.conf and answers on the system bus, the
+ *                      file is left alone and the TUN's link gets
+ *                      quad-100 over D-Bus instead (dns_resolved.h).
  *   search domains     with --accept-dns, resolv.conf's search line: the
  *                      tailnet's (dnsd's model, OsDns) then the host's
- *                      original ones, rewritten when dnsd's change
+ *                      original ones, rewritten when dnsd's change; or
+ *                      resolved's link domains with the match domains
  *   upstream sockets   UDP and TCP sockets with SO_MARK 0x80000 (bypass,
  *                      rule 5210) made on dnsd's request and passed over
  *                      SCM_RIGHTS, rate-limited
@@ -40,6 +43,7 @@
 struct privd;
 struct child;
 typedef struct Pm__UpstreamSocketsRequest Pm__UpstreamSocketsRequest;
+typedef struct Pm__OsDns Pm__OsDns;
 
 /* Before the sandbox: recover a crashed run's resolv.conf, read the host's
  * resolvers, open the config file, take over resolv.conf if asked. */
@@ -48,9 +52,9 @@ void	dns_os_start(struct privd *);
 void	dns_os_routes(struct privd *);
 /* dnsd confirmed its sandbox: its config file and the host resolvers. */
 void	dns_os_dnsd_ready(struct child *dnsd);
-/* dnsd's search domains (OsDns): resolv.conf's search line, the host's
- * own search domains after them. */
-void	dns_os_search(struct privd *, char **domains, size_t n);
+/* dnsd's OS settings (OsDns): resolv.conf's search line, the host's own
+ * search domains after them; or systemd-resolved's per-link settings. */
+void	dns_os_config(struct privd *, const Pm__OsDns *);
 /* dnsd asked for sockets marked 0x80000 for its upstreams outside the
  * tailnet (an exit node's default route must not take them). */
 void	dns_os_upstream_sockets(struct child *dnsd,

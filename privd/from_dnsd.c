@@ -19,8 +19,7 @@ privd_dispatch_dnsd(struct ipc_chan *c, struct ipc_msg *m, void *arg)
 		privd_handle_peer_misbehaved(k, env->peer_misbehaved);
 		return 0;
 	case PM__DNSD_TO_PRIVD__MSG_OS_DNS:
-		dns_os_search(k->pd, env->os_dns->search_domains,
-		    env->os_dns->n_search_domains);
+		dns_os_config(k->pd, env->os_dns);
 		return 0;
 	case PM__DNSD_TO_PRIVD__MSG_UPSTREAM_SOCKETS:
 		dns_os_upstream_sockets(k, env->upstream_sockets);

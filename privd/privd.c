@@ -66,6 +66,8 @@ usage(void)
 	    "                       docs/DNS.md)\n"
 	    "  --accept-dns         point the host's resolv.conf at "
 	    "100.100.100.100\n"
+	    "                       (or, under systemd-resolved, the TUN's "
+	    "link over D-Bus)\n"
 	    "  --resolv-conf PATH   the resolv.conf to manage "
 	    "(/etc/resolv.conf)\n"
 	    "In --config FILE, keys are the long options without \"--\"; flags "

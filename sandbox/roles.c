@@ -48,7 +48,9 @@ static const struct role_desc roles[SANDBOX_NROLES] = {
 		    /* Filters stack: what the children may do, privd's list
 		     * must allow too. */
 		    SCG_UNIX_SERVER, SCG_UDP_SOCKET, SCG_UDP_IO,
-		    SCG_UDP_SOCKOPT, SCG_TCP_CLIENT },
+		    SCG_UDP_SOCKOPT, SCG_TCP_CLIENT,
+		    /* systemd-resolved per-link DNS (--accept-dns) */
+		    SCG_PRIVD_BUS },
 	},
 	[SANDBOX_NETD] = {
 		.name = "netd",

@@ -43,6 +43,7 @@ enum sc_group {
 	SCG_STATE_FILES,	/* ctrld, netd: files in their own dir */
 	SCG_DNS_CLIENT,		/* ctrld: name lookups over UDP */
 	SCG_TCP_CONNECT,	/* netd: connect privd's DERP sockets */
+	SCG_PRIVD_BUS,		/* privd: systemd-resolved over the system bus */
 	SCG_SANITIZER,		/* appended by seccomp.c in sanitizer builds */
 	SCG_SANITIZER_NOSPAWN,	/* ditto, for roles that never fork */
 	SCG_COUNT

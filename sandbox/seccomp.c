@@ -323,6 +323,18 @@ static const struct sc_rule privd_net[] = {
 	DENY_IF(ioctl, ENOTTY, EQ(1, TCGETS)),
 };
 
+/* sd-bus to systemd-resolved (privd/dns_resolved.c): the connection is
+ * made before the sandbox; a method call waits for its reply in ppoll.
+ * After a lost bus, the reconnection: an AF_UNIX stream socket (connect
+ * is in tcp_client; buffer sizes, SO_PEERCRED and SO_PEERGROUPS in the
+ * groups above) and the two peer queries sd-bus adds. */
+static const struct sc_rule privd_bus[] = {
+	ALLOW(ppoll),
+	SOCKET_IF(AF_UNIX, SOCK_STREAM, 0),
+	ALLOW_IF(getsockopt, EQ(1, SOL_SOCKET), EQ(2, SO_PEERSEC)),
+	ALLOW_IF(getsockopt, EQ(1, SOL_SOCKET), EQ(2, SO_ACCEPTCONN)),
+};
+
 /* A child between exec and its own filter: libc start-up, then the
  * sandbox_enter() steps (chroot, libcap-ng, rlimits, prctl, seccomp). */
 static const struct sc_rule child_setup[] = {
@@ -402,6 +414,7 @@ static const struct sc_set groups[SCG_COUNT] = {
 	GROUP(SCG_STATE_FILES, state_files),
 	GROUP(SCG_DNS_CLIENT, dns_client),
 	GROUP(SCG_TCP_CONNECT, tcp_connect),
+	GROUP(SCG_PRIVD_BUS, privd_bus),
 	GROUP(SCG_SANITIZER, sanitizer),
 	GROUP(SCG_SANITIZER_NOSPAWN, sanitizer_nospawn),
 };

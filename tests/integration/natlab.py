@@ -2,7 +2,7 @@
 network namespaces, veth pairs, nftables and tc netem.
 
     lab = Lab().start()                     # the "internet", control, DERP
-    a = lab.add_node("a", nat="easy")       # privd behind an easy NAT
+    a = lab.add_node("a", nat="easy", home=901)   # privd behind an easy NAT
     b = lab.add_node("b", nat="hard")
     lab.login()                             # every node joins the tailnet
     ...
@@ -202,7 +202,11 @@ class Lab:
         return [d for d in self.derps if d.region_id == region][0]
 
     # -- nodes -------------------------------------------------------------
-    def add_node(self, name, nat="easy", start=True):
+    def add_node(self, name, nat="easy", start=True, home=None):
+        """A node behind a NAT of kind `nat`, its privd started unless
+        start=False.  home: a region ID made its home DERP region whoever
+        chooses (control's HomeDERP, set at login; STUN to the other
+        regions dropped from the start, for netcheck)."""
         if nat not in NATS:
             raise ValueError(f"nat must be one of {NATS}")
         n = len(self.nodes) + 1
@@ -227,6 +231,9 @@ class Lab:
         if router is not None:
             self._router(router, node_ns, n, nat)
         node = LabNode(self, name, n, nat, node_ns, router, public)
+        node.home = home
+        if home is not None:
+            self._pin_stun(node, home)
         self.nodes.append(node)
         if start:
             node.suite = Suite(node_ns)
@@ -264,19 +271,19 @@ class Lab:
             node.suite.cli("up", "--login-server", self.control.url,
                            "--auth-key", self.key, "--hostname",
                            node.hostname, "--timeout", str(timeout))
+            if node.home is not None:
+                self.control.set_home_derp(node.hostname, node.home)
 
-    def pin_home(self, node, region):
-        """Makes `region` node's home DERP region whoever chooses it:
-        control's HomeDERP for node (testcontrol set-home-derp), and STUN
-        from privmesh's port 41641 to every other region dropped, so that
-        a latency-based choice (netcheck) can only find this one."""
-        self.control.set_home_derp(node.hostname, region)
+    def _pin_stun(self, node, region):
+        """STUN from privmesh's port 41641 to every region but `region`
+        dropped, so that a latency-based home choice (netcheck) can only
+        find that one.  Before the node's first netcheck: a home once
+        chosen sticks while its DERP connection lives, as tailscale's
+        does."""
         others = ", ".join(ip for rid, _, ip in REGIONS if rid != region)
         hook, where = (("forward", node.router) if node.router else
                        ("output", node.ns))
-        where.nft("table ip natlab_pin\n"
-                  "flush table ip natlab_pin\n"
-                  "table ip natlab_pin {\n"
+        where.nft("table ip natlab_pin {\n"
                   f" chain pin {{ type filter hook {hook} priority 0;\n"
                   f"  udp sport 41641 ip daddr {{ {others} }} "
                   "udp dport 3478 counter drop\n }\n}\n")

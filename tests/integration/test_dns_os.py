@@ -93,3 +93,25 @@ def test_missing_resolv_conf(setup):
     assert "100.100.100.100" in read(resolv)
     assert s.stop() == 0
     assert not os.path.exists(resolv)
+
+
+RESOLVED_STUB = ("# This is /run/systemd/resolve/stub-resolv.conf managed by "
+                 "man:systemd-resolved(8).\n# Do not edit.\n\n"
+                 "nameserver 127.0.0.53\noptions edns0 trust-ad\n"
+                 "search .\n")
+
+
+def test_resolved_file_without_resolved_on_the_bus(setup):
+    """tailscale's dnsMode: a resolv.conf written by systemd-resolved, but
+    no org.freedesktop.resolve1 on the system bus (none in this netns):
+    privd says so and manages the file directly."""
+    s, resolv = setup
+    with open(resolv, "w") as f:
+        f.write(RESOLVED_STUB)
+    start(s, resolv)
+    assert "100.100.100.100" in read(resolv)
+    logs = s.logs()
+    assert "belongs to systemd-resolved but" in logs
+    assert "managing resolv.conf directly" in logs
+    assert s.stop() == 0
+    assert read(resolv) == RESOLVED_STUB

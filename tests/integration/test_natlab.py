@@ -6,7 +6,7 @@ One lab for the module (starting five suites is the slow part):
 
     e1, e2  easy NATs (endpoint-independent mapping)
     h1, h2  hard NATs (a random port per destination); h2's home DERP
-            region is 902, the others' 901 (Lab.pin_home: control's
+            region is 902, the others' 901 (add_node home=: control's
             HomeDERP, and STUN from port 41641 to the other region
             dropped), so h1 and h2 each send to the other's home region
     u       a firewall dropping all UDP
@@ -45,16 +45,15 @@ def lab(request):
     lab = Lab().start()
     try:
         nodes = {}
+        # Homes: h2 in 902, the others in 901, whether control's HomeDERP
+        # or netcheck decides (u has no UDP, so no STUN: netcheck keeps
+        # control's).
         for name, nat in (("e1", "easy"), ("e2", "easy"), ("h1", "hard"),
                           ("h2", "hard"), ("u", "udp-blocked"),
                           ("p1", "none"), ("p2", "none")):
-            nodes[name] = lab.add_node(name, nat)
+            nodes[name] = lab.add_node(name, nat, home=OTHER
+                                       if name == "h2" else HOME)
         lab.login()
-        # Homes: h2 in 902, the others but u (no UDP) in 901, whether
-        # control's HomeDERP or a latency measurement decides.
-        for name, node in nodes.items():
-            if name != "u":
-                lab.pin_home(node, OTHER if name == "h2" else HOME)
         lab.n = nodes
         yield lab
     finally:

@@ -58,6 +58,8 @@ class MapMixin:
         if not _ci_get(req, "Stream", False):
             # Headscale's serve(): update the node, answer an empty 200
             # (with or without OmitPeers; it sends no netmap here).
+            self.counters["map_updates"] = \
+                self.counters.get("map_updates", 0) + 1
             if updated:
                 self.changed()
             await conn.respond(stream, 200, b"")
@@ -76,6 +78,12 @@ class MapMixin:
             if not isinstance(eps, list):
                 raise ValueError("Endpoints must be a list")
             eps = [check_addrport(e) for e in eps]
+        types = _ci_get(req, "EndpointTypes")
+        if types is not None and (
+                not isinstance(types, list) or
+                not all(isinstance(t, int) and not isinstance(t, bool)
+                        for t in types)):
+            raise ValueError("EndpointTypes must be a list of integers")
         dk = _ci_get(req, "DiscoKey")
         if dk:
             dk = hexkey("discokey", dk)
@@ -88,6 +96,10 @@ class MapMixin:
         if eps is not None and eps != n["endpoints"]:
             n["endpoints"] = eps
             changed = True
+        # Kept for the admin socket only (tailcfg.EndpointType per
+        # endpoint); the map does not carry them to peers.
+        if eps is not None:
+            n["endpoint_types"] = list(types or [])
         if dk and dk != n["disco_key"]:
             n["disco_key"] = dk
             changed = True

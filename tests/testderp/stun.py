@@ -154,6 +154,9 @@ class StunServer(asyncio.DatagramProtocol):
         self.log = log or (lambda *a: None)
         self.transport = None
         self.requests = []      # (source ip, port, txid) of answered requests
+        # Seconds each answer waits: a far-away server for latency tests
+        # (where the kernel has no netem).
+        self.delay = 0
 
     def connection_made(self, transport):
         self.transport = transport
@@ -181,6 +184,13 @@ class StunServer(asyncio.DatagramProtocol):
             out = response(txid, ip, addr[1])
         if out is None:
             return
+        if self.delay > 0:
+            asyncio.get_running_loop().call_later(self.delay, self._send,
+                                                  out, addr)
+        else:
+            self._send(out, addr)
+
+    def _send(self, out, addr):
         try:
             self.transport.sendto(out, addr)
             self._count("stun_success")

@@ -416,7 +416,7 @@ test_register_and_map_requests(void **state)
 	    "1970-01-01T00:02:03Z");
 	assert_null(json_object_get(o, "Auth"));
 	json_decref(o);
-	s = ctrlmsg_map(&p, nk, dk, NULL, true);
+	s = ctrlmsg_map(&p, nk, dk, NULL, NULL, true);
 	o = json_loads(s, 0, NULL);
 	free(s);
 	assert_true(json_is_true(json_object_get(o, "Stream")));
@@ -463,6 +463,68 @@ test_prefs(void **state)
 	prefs_free(&p);
 }
 
+/* Hostinfo.NetInfo from netcheck: Go's field order, zero values left
+ * out, DERPLatency keys "<id>-v4"; a change counts (worth a map update)
+ * as NetInfo.BasicallyEqual sees it, latencies aside. */
+static void
+test_net_info(void **state)
+{
+	struct ctrl_derp_latency lat[2] = { { 900, 12000, 0 },
+	    { 902, 3000, 4000 } };
+	struct ctrl_net_info n = { 902, 1, true, true, true, lat, 2 };
+	struct prefs p;
+	json_t *hi, *ni;
+	const char *k;
+	json_t *v;
+	const char *want[] = { "MappingVariesByDestIP", "WorkingIPv6",
+	    "OSHasIPv6", "WorkingUDP", "WorkingICMPv4", "PreferredDERP",
+	    "DERPLatency" };
+	size_t i = 0;
+
+	(void)state;
+	prefs_default(&p);
+	(void)ctrlmsg_set_preferred_derp(900);	/* fan-out's choice */
+	assert_true(ctrlmsg_set_net_info(&n));
+	hi = ctrlmsg_hostinfo(&p);
+	ni = json_object_get(hi, "NetInfo");
+	json_object_foreach(ni, k, v) {
+		assert_true(i < sizeof(want) / sizeof(want[0]));
+		assert_string_equal(k, want[i++]);
+	}
+	assert_int_equal(i, 7);
+	assert_true(json_is_false(json_object_get(ni,
+	    "MappingVariesByDestIP")));
+	assert_int_equal(json_integer_value(json_object_get(ni,
+	    "PreferredDERP")), 902);
+	v = json_object_get(ni, "DERPLatency");
+	assert_int_equal(json_object_size(v), 3);
+	assert_true(json_real_value(json_object_get(v, "900-v4")) == 0.012);
+	assert_true(json_real_value(json_object_get(v, "902-v6")) == 0.004);
+	json_decref(hi);
+	/* Latencies alone: no update (and the old ones stay). */
+	lat[0].v4_us = 50000;
+	assert_false(ctrlmsg_set_net_info(&n));
+	/* Unknown mapping: left out; a change. */
+	n.varies = 0;
+	assert_true(ctrlmsg_set_net_info(&n));
+	hi = ctrlmsg_hostinfo(&p);
+	ni = json_object_get(hi, "NetInfo");
+	assert_null(json_object_get(ni, "MappingVariesByDestIP"));
+	assert_true(json_real_value(json_object_get(json_object_get(ni,
+	    "DERPLatency"), "900-v4")) == 0.05);
+	json_decref(hi);
+	/* No home measured: PreferredDERP is the fan-out's. */
+	n.preferred = 0;
+	assert_true(ctrlmsg_set_net_info(&n));
+	hi = ctrlmsg_hostinfo(&p);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(
+	    hi, "NetInfo"), "PreferredDERP")), 900);
+	json_decref(hi);
+	assert_true(ctrlmsg_set_net_info(NULL));
+	(void)ctrlmsg_set_preferred_derp(0);
+	prefs_free(&p);
+}
+
 int
 main(void)
 {
@@ -477,6 +539,7 @@ main(void)
 		cmocka_unit_test(test_times),
 		cmocka_unit_test(test_register_and_map_requests),
 		cmocka_unit_test(test_prefs),
+		cmocka_unit_test(test_net_info),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

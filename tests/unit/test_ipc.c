@@ -247,6 +247,87 @@ test_wg_status_derp(void **state)
 	}
 }
 
+static int
+decode_netd_ctrld(Pm__NetdToCtrld *env)
+{
+	const struct ipc_policy *pol = ipc_policy(PM__PROC__PROC_NETD,
+	    PM__PROC__PROC_CTRLD);
+	uint8_t buf[1024];
+	struct ipc_msg m;
+	enum ipc_drop why;
+	size_t n = pack(&env->base, buf);
+	int r = ipc_decode(pol, buf, n, false, IPC_PHASE_RUN, 0, &m, &why);
+
+	if (r == 0)
+		ipc_msg_free(&m);
+	else
+		assert_int_equal(why, IPC_DROP_INVALID);
+	return r;
+}
+
+/* netcheck's messages: endpoint types match the endpoints and are
+ * tailcfg.EndpointType values; NetInfo's latencies ascend by region,
+ * opt.Bool is 0..2, strings and latencies are bounded. */
+static void
+test_netcheck_messages(void **state)
+{
+	Pm__NetdToCtrld env = PM__NETD_TO_CTRLD__INIT;
+	Pm__Endpoints e = PM__ENDPOINTS__INIT;
+	Pm__NetInfo ni = PM__NET_INFO__INIT;
+	Pm__NetcheckReport rep = PM__NETCHECK_REPORT__INIT;
+	Pm__RegionLatency l[2], *lp[2] = { &l[0], &l[1] };
+	char *eps[2] = { "192.0.2.1:41641", "10.0.0.2:41641" };
+	uint32_t types[2] = { 2, 1 };
+
+	(void)state;
+	env.msg_case = PM__NETD_TO_CTRLD__MSG_ENDPOINTS;
+	env.endpoints = &e;
+	e.endpoints = eps;
+	e.n_endpoints = 2;
+	assert_int_equal(decode_netd_ctrld(&env), 0);	/* no types: local */
+	e.types = types;
+	e.n_types = 2;
+	assert_int_equal(decode_netd_ctrld(&env), 0);
+	e.n_types = 1;
+	assert_int_equal(decode_netd_ctrld(&env), -EBADMSG);
+	e.n_types = 2;
+	types[1] = 6;
+	assert_int_equal(decode_netd_ctrld(&env), -EBADMSG);
+	types[1] = 0;
+	assert_int_equal(decode_netd_ctrld(&env), -EBADMSG);
+
+	for (int i = 0; i < 2; i++) {
+		pm__region_latency__init(&l[i]);
+		l[i].region_id = 900 + (uint32_t)i;
+		l[i].latency_us = l[i].v4_us = 1500;
+	}
+	ni.preferred_derp = 900;
+	ni.mapping_varies_by_dest_ip = 2;
+	ni.latencies = lp;
+	ni.n_latencies = 2;
+	env.msg_case = PM__NETD_TO_CTRLD__MSG_NET_INFO;
+	env.net_info = &ni;
+	assert_int_equal(decode_netd_ctrld(&env), 0);
+	ni.mapping_varies_by_dest_ip = 3;
+	assert_int_equal(decode_netd_ctrld(&env), -EBADMSG);
+	ni.mapping_varies_by_dest_ip = 1;
+	l[1].region_id = 900;		/* not ascending */
+	assert_int_equal(decode_netd_ctrld(&env), -EBADMSG);
+	l[1].region_id = 901;
+	l[1].v6_us = 61000000;		/* over a minute */
+	assert_int_equal(decode_netd_ctrld(&env), -EBADMSG);
+	l[1].v6_us = 0;
+
+	rep.id = 5;
+	rep.info = &ni;
+	rep.global_v4 = "192.0.2.1:41641";
+	env.msg_case = PM__NETD_TO_CTRLD__MSG_NETCHECK_REPORT;
+	env.netcheck_report = &rep;
+	assert_int_equal(decode_netd_ctrld(&env), 0);
+	rep.info = NULL;		/* a report always carries NetInfo */
+	assert_int_equal(decode_netd_ctrld(&env), -EBADMSG);
+}
+
 static void
 test_every_channel_has_a_policy(void **state)
 {
@@ -425,6 +506,7 @@ main(void)
 		cmocka_unit_test(test_decode_kind_not_on_channel),
 		cmocka_unit_test(test_node_keys),
 		cmocka_unit_test(test_wg_status_derp),
+		cmocka_unit_test(test_netcheck_messages),
 		cmocka_unit_test(test_every_channel_has_a_policy),
 		cmocka_unit_test(test_fd_passing_and_cutoff),
 		cmocka_unit_test(test_eof_and_replace),

@@ -95,9 +95,9 @@ test_dns_queries_channel(void **state)
 }
 
 static int
-os_dns(const char **names, size_t n)
+os_dns_full(const char **names, size_t n, const char **match, size_t nmatch)
 {
-	static uint8_t buf[8192];
+	static uint8_t buf[65536];
 	const struct ipc_policy *pol = ipc_policy(PM__PROC__PROC_DNSD,
 	    PM__PROC__PROC_PRIVD);
 	Pm__DnsdToPrivd env = PM__DNSD_TO_PRIVD__INIT;
@@ -109,6 +109,9 @@ os_dns(const char **names, size_t n)
 
 	o.search_domains = (char **)names;
 	o.n_search_domains = n;
+	o.match_domains = (char **)match;
+	o.n_match_domains = nmatch;
+	o.default_route = nmatch == 0;
 	env.msg_case = PM__DNSD_TO_PRIVD__MSG_OS_DNS;
 	env.os_dns = &o;
 	len = pm__dnsd_to_privd__pack(&env, buf);
@@ -118,6 +121,31 @@ os_dns(const char **names, size_t n)
 	else
 		assert_int_equal(why, IPC_DROP_INVALID);
 	return r;
+}
+
+static int
+os_dns(const char **names, size_t n)
+{
+	return os_dns_full(names, n, NULL, 0);
+}
+
+/* systemd-resolved's routing domains: host names only, at most 256 (the
+ * MagicDNS reverse zones alone are 65). */
+static void
+test_os_dns_match_domains(void **state)
+{
+	static const char *search[] = { "tail.example" };
+	static const char *bad[] = { "ok.example", "a\nb" };
+	const char *many[257];
+
+	(void)state;
+	for (size_t i = 0; i < 257; i++)
+		many[i] = "127.100.in-addr.arpa";
+	assert_int_equal(os_dns_full(search, 1, many, 256), 0);
+	assert_int_equal(os_dns_full(search, 1, many, 257), -EBADMSG);
+	assert_int_equal(os_dns_full(search, 1, bad, 1), 0);
+	assert_int_equal(os_dns_full(search, 1, bad, 2), -EBADMSG);
+	assert_int_equal(os_dns_full(NULL, 0, bad + 1, 1), -EBADMSG);
 }
 
 /* privd writes these into resolv.conf: host names only, at most 16. */
@@ -204,6 +232,7 @@ main(void)
 		cmocka_unit_test(test_dns_replies_checked),
 		cmocka_unit_test(test_dns_queries_channel),
 		cmocka_unit_test(test_os_dns_search_domains),
+		cmocka_unit_test(test_os_dns_match_domains),
 		cmocka_unit_test(test_upstream_sockets_request),
 	};
 
