@@ -135,10 +135,11 @@ class LabNode:
                            str(other.addr(4)), check=False).returncode == 0
 
     def pm_ping(self, other):
-        """`privmesh ping` to other's name: its stdout (e.g. "... via
-        DERP(r1) ..." or "... via 203.0.113.12:41641 ..."), or None while
-        the CLI has no such command (it answers with its usage)."""
-        r = self.suite.cli("ping", other.hostname, check=False)
+        """`privmesh ping -c 1` to other's name: its stdout ("pong from
+        ... via DERP(r1) in ..." or "... via 203.0.113.12:41641 in ..."),
+        or None while the CLI has no such command (it answers with its
+        usage)."""
+        r = self.suite.cli("ping", "-c", "1", other.hostname, check=False)
         usage = r.stderr + r.stdout
         if r.returncode == 2 and usage.startswith("usage:") and \
                 "\n  ping" not in usage:
