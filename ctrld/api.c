@@ -35,6 +35,7 @@ on_closed(uv_handle_t *h)
 	struct api_conn *ac = h->data;
 
 	status_conn_gone(ac->cd, ac);
+	ping_conn_gone(ac);
 	free(ac->out);
 	free(ac);
 	nconns--;
@@ -166,6 +167,9 @@ handle_request(struct api_conn *ac)
 	case API_OP_LOGOUT:
 	case API_OP_SET:
 		handle_write(ac, req.op);
+		break;
+	case API_OP_PING:
+		ping_start(ac->cd, ac, ac->buf, ac->len);
 		break;
 	default:
 		reply_error(ac, "unknown op");

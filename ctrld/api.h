@@ -7,6 +7,7 @@
  *   -> {"op":"backend"}\n             <- {"backend":{...}}\n
  *   -> {"op":"up","prefs":{...},"auth_key":"..."}\n
  *   -> {"op":"down"}\n  {"op":"logout"}\n   <- {"ok":true,"backend":{...}}\n
+ *   -> {"op":"ping","node":"NAME|IP"}\n  <- see ping.c
  *
  * Who may do what comes from SO_PEERCRED/SO_PEERGROUPS: root and members
  * of the operator group may change settings; anyone may read.
@@ -27,6 +28,7 @@ enum api_op {
 	API_OP_DOWN,
 	API_OP_LOGOUT,
 	API_OP_SET,		/* {"prefs":{...}}: change prefs, no login */
+	API_OP_PING,		/* {"node":"...","timeout_ms":N}: disco ping */
 	API_OP_MAX
 };
 

@@ -17,6 +17,7 @@ static const struct {
 	[API_OP_DOWN] = { "down", true },
 	[API_OP_LOGOUT] = { "logout", true },
 	[API_OP_SET] = { "set", true },
+	[API_OP_PING] = { "ping", false },
 };
 
 static int

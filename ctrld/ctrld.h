@@ -61,4 +61,10 @@ void	status_wg_reply(struct ctrld *, const Pm__WgStatusReply *);
 typedef struct Pm__DnsStatus Pm__DnsStatus;
 void	status_dns_reply(struct ctrld *, const Pm__DnsStatus *);
 
+/* ping.c: the `ping` op (disco ping through netd). */
+void	ping_start(struct ctrld *, struct api_conn *, const char *buf,
+	    size_t len);
+void	ping_netd_reply(struct ctrld *, const Pm__PingReply *);
+void	ping_conn_gone(struct api_conn *);
+
 #endif

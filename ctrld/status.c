@@ -405,6 +405,23 @@ wg_counters_json(const Pm__WgCounters *c)
 	    "rx_filtered", (json_int_t)c->rx_filtered);
 }
 
+/* Every field of DiscoCounters, by its own name. */
+static json_t *
+disco_counters_json(const Pm__DiscoCounters *c)
+{
+	const ProtobufCMessageDescriptor *d = &pm__disco_counters__descriptor;
+	json_t *o = json_object();
+
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		uint64_t v;
+
+		memcpy(&v, (const char *)c + f->offset, sizeof(v));
+		json_object_set_new(o, f->name, json_integer((json_int_t)v));
+	}
+	return o;
+}
+
 /* netd answers in one or more parts; the last has more = false. */
 void
 status_wg_reply(struct ctrld *cd, const Pm__WgStatusReply *rep)
@@ -425,6 +442,9 @@ status_wg_reply(struct ctrld *cd, const Pm__WgStatusReply *rep)
 	if (rep->counters != NULL)
 		json_object_set_new(req->wg, "counters", wg_counters_json(
 		    rep->counters));
+	if (rep->counters != NULL && rep->counters->disco != NULL)
+		json_object_set_new(req->wg, "disco", disco_counters_json(
+		    rep->counters->disco));
 	for (size_t i = 0; i < rep->n_peers; i++)
 		json_array_append_new(peers, wg_peer_json(rep->peers[i]));
 	if (!rep->more)

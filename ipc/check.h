@@ -28,6 +28,8 @@ int	check_derp_socket(const struct ipc_policy *, const ProtobufCMessage *);
 int	check_derp_map_update(const struct ipc_policy *,
 	    const ProtobufCMessage *);
 int	check_endpoints(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_ping_request(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_ping_reply(const struct ipc_policy *, const ProtobufCMessage *);
 int	check_wg_status_reply(const struct ipc_policy *,
 	    const ProtobufCMessage *);
 

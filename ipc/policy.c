@@ -99,6 +99,7 @@ static const struct ipc_kind ctrld_netd[] = {
 	{ PM__CTRLD_TO_NETD__MSG_PEER_UPDATE, 0, 0, check_peer_update },
 	{ PM__CTRLD_TO_NETD__MSG_FILTER_UPDATE, 0, 0, check_filter_update },
 	{ PM__CTRLD_TO_NETD__MSG_DERP_MAP_UPDATE, 0, 0, check_derp_map_update },
+	{ PM__CTRLD_TO_NETD__MSG_PING_REQUEST, 0, 0, check_ping_request },
 	TEST_KIND(PM__CTRLD_TO_NETD__MSG_TEST_FORBIDDEN_SYSCALL)
 };
 static const struct ipc_kind ctrld_dnsd[] = {
@@ -111,6 +112,7 @@ static const struct ipc_kind netd_ctrld[] = {
 	{ PM__NETD_TO_CTRLD__MSG_WG_STATUS_REPLY, 0, 0, check_wg_status_reply },
 	{ PM__NETD_TO_CTRLD__MSG_NODE_KEYS, 0, 0, check_node_keys },
 	{ PM__NETD_TO_CTRLD__MSG_ENDPOINTS, 0, 0, check_endpoints },
+	{ PM__NETD_TO_CTRLD__MSG_PING_REPLY, 0, 0, check_ping_reply },
 	TEST_KIND(PM__NETD_TO_CTRLD__MSG_TEST_FORBIDDEN_SYSCALL)
 };
 static const struct ipc_kind dnsd_ctrld[] = {

@@ -29,6 +29,8 @@ netd_dispatch_ctrld(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		    env->derp_map_update) == 1)
 			derp_home_update(c->arg);
 		return 0;
+	case PM__CTRLD_TO_NETD__MSG_PING_REQUEST:
+		return ping_request(c->arg, env->ping_request);
 	case PM__CTRLD_TO_NETD__MSG_WG_STATUS_REQUEST:
 		return netd_wg_status(c->arg, env->wg_status_request->id);
 #ifdef PM_TEST_HOOKS
