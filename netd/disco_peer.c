@@ -29,7 +29,14 @@ struct disco_peer {
 	uint8_t		 nctl;
 	struct ipport	*ctl;		/* control's Endpoints */
 	struct disco_path *path;	/* lazily, while active */
+	/* The last handshake initiation while it may have gone to DERP:
+	 * sent again over the first direct path disco finds, so a dead or
+	 * slow relay costs no REKEY_TIMEOUT (the receiver takes it once). */
+	uint8_t		*init;
+	uint64_t	 init_at;
 };
+
+#define INIT_KEEP_NS	(5000 * DP_MS)	/* REKEY_TIMEOUT */
 
 struct disco_counters disco_ctr;
 
@@ -87,6 +94,42 @@ disco_peer_managed(const struct netd_peer *np)
 	return np->disco != NULL;
 }
 
+static void
+resend_initiation(struct disco_peer *d, const struct sockaddr_storage *ss,
+    socklen_t len, uint64_t now)
+{
+	struct netd *nd = d->np->nd;
+
+	if (d->init == NULL || d->np->p->handshake == NULL ||
+	    now - d->init_at >= INIT_KEEP_NS || nd->wg.udp_fd < 0)
+		return;
+	if (sendto(nd->wg.udp_fd, d->init, WG_MSG_INITIATION_LEN, 0,
+	    (const struct sockaddr *)ss, len) < 0)
+		nd->wg.ctr.udp_send_errors++;
+	free(d->init);
+	d->init = NULL;
+}
+
+void
+disco_peer_note_initiation(struct netd_peer *np, const void *msg,
+    uint64_t now)
+{
+	struct disco_peer *d = np->disco;
+
+	if (d == NULL)
+		return;
+	if (d->on_direct) {
+		free(d->init);
+		d->init = NULL;
+		return;
+	}
+	if (d->init == NULL &&
+	    (d->init = malloc(WG_MSG_INITIATION_LEN)) == NULL)
+		return;
+	memcpy(d->init, msg, WG_MSG_INITIATION_LEN);
+	d->init_at = now;
+}
+
 /* What the WireGuard endpoint should be: the trusted direct address,
  * else DERP, else (no home region) the best or control's first. */
 static void
@@ -122,6 +165,7 @@ apply_endpoint(struct disco_peer *d, uint64_t now)
 			log_info("disco: peer goes direct to %s (%llu us)",
 			    ipport_str(ap, buf), (unsigned long long)
 			    (d->path->best_latency / 1000));
+			resend_initiation(d, &ss, len, now);
 		} else {
 			disco_ctr.path_derp++;
 			log_info("disco: no trusted direct path; peer goes "
@@ -275,13 +319,20 @@ disco_peer_note_send(struct netd_peer *np, uint64_t now)
 	struct disco_peer *d = np->disco;
 	struct disco_path *p;
 
-	if (d == NULL || (p = activate(d, now)) == NULL)
+	bool fresh;
+
+	if (d == NULL)
+		return;
+	fresh = d->path == NULL;
+	if ((p = activate(d, now)) == NULL)
 		return;
 	p->last_send = now;
 	if (dp_want_full_ping(p, now) && (p->last_full_ping == 0 ||
 	    now - p->last_full_ping >= 1000 * DP_MS))
 		full_ping(d, now, true);
-	apply_endpoint(d, now);
+	/* Per packet: only when the choice may have changed. */
+	if (fresh || d->on_direct != dp_trusted(p, now))
+		apply_endpoint(d, now);
 }
 
 static void
@@ -329,7 +380,12 @@ disco_peer_update(struct netd *nd, struct netd_peer *np,
 {
 	struct disco_peer *d = np->disco;
 
+	static const uint8_t zero[DISCO_KEY_LEN];
+
 	tnd = nd;
+	/* tailcfg's zero DiscoKey: the node has not told control one. */
+	if (key != NULL && memcmp(key, zero, DISCO_KEY_LEN) == 0)
+		key = NULL;
 	if (d != NULL && (key == NULL ||
 	    memcmp(d->key, key, DISCO_KEY_LEN) != 0)) {
 		disco_peer_remove(np);	/* new disco key: a new peer */
@@ -373,6 +429,7 @@ disco_peer_remove(struct netd_peer *np)
 	if (d->path != NULL)
 		deactivate(d);
 	free(d->ctl);
+	free(d->init);
 	sodium_memzero(d->shared, sizeof(d->shared));
 	free(d);
 	np->disco = NULL;

@@ -48,6 +48,9 @@ void	disco_peer_update(struct netd *, struct netd_peer *,
 void	disco_peer_remove(struct netd_peer *);
 /* A packet (data or handshake) is about to go to the peer. */
 void	disco_peer_note_send(struct netd_peer *, uint64_t now);
+/* A handshake initiation (WG_MSG_INITIATION_LEN bytes) just went out. */
+void	disco_peer_note_initiation(struct netd_peer *, const void *msg,
+	    uint64_t now);
 /* After an authenticated packet: undo WireGuard's roaming; disco
  * decides the endpoint of a peer it manages. */
 void	disco_peer_pin_endpoint(struct netd_peer *);

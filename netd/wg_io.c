@@ -137,8 +137,10 @@ send_initiation(struct netd_peer *np)
 
 	disco_peer_note_send(np, wg_now_ns());
 	maybe_fall_back_to_derp(np);
-	if (wg_send_initiation(np->p, &msg, wg_now_ns(), real_ns()) == 0)
+	if (wg_send_initiation(np->p, &msg, wg_now_ns(), real_ns()) == 0) {
 		udp_send(np->nd, np->p, (const uint8_t *)&msg, sizeof(msg));
+		disco_peer_note_initiation(np, &msg, wg_now_ns());
+	}
 }
 
 static bool

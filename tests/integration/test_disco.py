@@ -192,15 +192,20 @@ def test_derp_then_direct_then_fallback(disco_net):
 
     th = threading.Thread(target=send)
     th.start()
-    time.sleep(4)
-    assert a.path_to(b) == "direct 192.0.2.12:41641"
-    block((a, b))
-    wait_for(lambda: a.path_to(b) == 'relay "test"', 15,
-             "a falls back to DERP")
-    th.join(timeout=150)
-    tx = out["tx"]
-    assert tx.returncode == 0, tx.stderr
-    got, _ = rx.communicate(timeout=60)
+    try:
+        time.sleep(4)
+        assert a.path_to(b) == "direct 192.0.2.12:41641"
+        block((a, b))
+        wait_for(lambda: a.path_to(b) == 'relay "test"', 15,
+                 "a falls back to DERP")
+        th.join(timeout=150)
+        tx = out["tx"]
+        assert tx.returncode == 0, tx.stderr
+        got, _ = rx.communicate(timeout=60)
+    finally:
+        th.join(timeout=150)
+        rx.kill()
+        rx.wait()
     assert got.split() == tx.stdout.split(), (got, tx.stdout)
     assert int(got.split()[0]) > 0
     assert disco(a)["path_derp"] > derp_before
