@@ -250,3 +250,22 @@ def test_fake_peer_disco_garbage_counted(disco_net):
     assert r.returncode == 0 and "via 192.0.2.12:41641" in r.stdout, \
         r.stdout + r.stderr
     assert a.suite.procs()["netd"]["restarts"] == 0
+
+
+def test_ping_timeouts_and_unknown_node(disco_net):
+    ctl, tc, d, (a, b) = disco_net
+    ipb = str(b.addr(4))
+    r = privmesh_ping(a, "no-such-node", "-c", "1")
+    assert r.returncode == 1 and "no such peer: no-such-node" in r.stderr, \
+        r.stdout + r.stderr
+    r = privmesh_ping(a, ipb, "-c", "1", "--timeout", "bogus")
+    assert r.returncode == 2 and "bad --timeout" in r.stderr
+    # b gone from the network: neither UDP nor DERP answers.
+    b.ns.run("ip", "link", "set", "eth0", "down")
+    t0 = time.time()
+    r = privmesh_ping(a, b.hostname, "-c", "2", "--timeout", "1s")
+    took = time.time() - t0
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stdout.splitlines() == [f'ping "{ipb}" timed out'] * 2, r.stdout
+    assert "no reply" in r.stderr
+    assert 1.5 < took < 6, took
