@@ -198,6 +198,7 @@ check_wg_status_reply(const struct ipc_policy *pol, const ProtobufCMessage *m)
 	for (size_t i = 0; i < r->n_peers; i++) {
 		const Pm__WgPeerStatus *p = r->peers[i];
 		if (p->public_key.len != 32 || !str_ok(p->endpoint, 0, 64) ||
+		    !str_ok(p->path, 0, 64) ||
 		    !strs_ok(p->allowed_ips, p->n_allowed_ips, WG_ROUTES_MAX,
 		    PREFIX_MAX) || p->persistent_keepalive > 65535)
 			return -EINVAL;

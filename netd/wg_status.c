@@ -30,6 +30,7 @@ struct reply_buf {
 	Pm__WgPeerStatus st[PEERS_PER_REPLY];
 	Pm__WgPeerStatus *ptrs[PEERS_PER_REPLY];
 	char	endpoint[PEERS_PER_REPLY][64];
+	char	path[PEERS_PER_REPLY][IPPORT_STRLEN];
 	char	aip_txt[AIPS_PER_REPLY][AIP_TEXT];
 	char	*aip_ptr[AIPS_PER_REPLY];
 	size_t	naips;
@@ -84,6 +85,7 @@ fill_peer(struct netd *nd, struct wg_peer *p, struct reply_buf *b, size_t i)
 	Pm__WgPeerStatus *st = &b->st[i];
 	struct aip_walk w = { b, 0 };
 	size_t first = b->naips;
+	struct ipport direct;
 
 	pm__wg_peer_status__init(st);
 	allowedips_walk_by_peer(&nd->wg.aips, p, add_aip, &w);
@@ -91,6 +93,10 @@ fill_peer(struct netd *nd, struct wg_peer *p, struct reply_buf *b, size_t i)
 	st->public_key.data = p->public_key;
 	st->public_key.len = 32;
 	st->endpoint = b->endpoint[i];
+	b->path[i][0] = '\0';
+	if (p->ctx != NULL && disco_peer_direct(p->ctx, &direct))
+		ipport_str(&direct, b->path[i]);
+	st->path = b->path[i];
 	st->last_handshake_unix = (int64_t)(p->last_handshake_real_ns /
 	    1000000000ULL);
 	st->rx_bytes = p->rx_bytes;
