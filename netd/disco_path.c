@@ -126,6 +126,14 @@ dp_session_active(const struct disco_path *p, uint64_t now)
 }
 
 bool
+dp_idle(const struct disco_path *p, uint64_t now)
+{
+	return !dp_session_active(p, now) && !dp_trusted(p, now) &&
+	    p->nsent == 0 && (p->last_ping_rx == 0 ||
+	    now - p->last_ping_rx >= DP_SESSION_ACTIVE_NS);
+}
+
+bool
 dp_want_heartbeat(const struct disco_path *p, uint64_t now)
 {
 	return p->has_best && dp_session_active(p, now) &&

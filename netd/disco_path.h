@@ -70,6 +70,7 @@ struct disco_path {
 	uint64_t	last_full_ping;
 	uint64_t	last_heartbeat;
 	uint64_t	last_send;	/* traffic to the peer (session) */
+	uint64_t	last_ping_rx;	/* the peer pinged us */
 };
 
 /* The magic DERP address 127.3.3.40:<region> as an ipport. */
@@ -93,6 +94,9 @@ bool	dp_cand_due(const struct dp_cand *, uint64_t now);
 /* Heartbeat: traffic within 45 s and the best not pinged for 3 s. */
 bool	dp_want_heartbeat(const struct disco_path *, uint64_t now);
 bool	dp_session_active(const struct disco_path *, uint64_t now);
+/* Nothing to keep: no session, no trusted path, no ping either way in
+ * the last 45 s (candidates learned from pings stay that long). */
+bool	dp_idle(const struct disco_path *, uint64_t now);
 
 /* Records a ping sent (and the candidate's last_ping). */
 void	dp_sent_add(struct disco_path *, const uint8_t txid[DISCO_TXID_LEN],

@@ -344,7 +344,7 @@ tick_peer(struct disco_peer *d, uint64_t now)
 	disco_ctr.ping_timeouts += n;
 	apply_endpoint(d, now);		/* trust may have run out */
 	if (!dp_session_active(p, now)) {
-		if (!dp_trusted(p, now) && p->nsent == 0) {
+		if (dp_idle(p, now)) {
 			deactivate(d);
 			apply_endpoint(d, now);
 		}
@@ -457,8 +457,11 @@ on_ping(struct disco_peer *d, const struct disco_ping *pi,
 	struct disco_msg m;
 
 	disco_ctr.rx_ping++;
-	if (p != NULL && !via_derp)
-		(void)dp_add_candidate(p, src, DP_FROM_PING);
+	if (p != NULL) {
+		p->last_ping_rx = now;
+		if (!via_derp)
+			(void)dp_add_candidate(p, src, DP_FROM_PING);
+	}
 	memset(&m, 0, sizeof(m));
 	m.type = DISCO_PONG;
 	memcpy(m.pong.txid, pi->txid, DISCO_TXID_LEN);

@@ -6,8 +6,8 @@
  * Memory: a peer with a disco key costs a struct disco_peer (key, lazily
  * the NaCl shared key, control's endpoints); the path state (candidates,
  * pings in flight) is allocated only once traffic or discovery involves
- * the peer, and freed when the session has been idle for 45 s and its
- * direct path is no longer trusted.
+ * the peer, and freed when for 45 s there was no traffic to the peer and
+ * no ping from it, and its direct path is no longer trusted.
  *
  * One libuv timer (500 ms, running only while some peer is active) does
  * heartbeats, full pings, ping timeouts and the fallback to DERP.

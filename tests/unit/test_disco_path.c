@@ -131,6 +131,11 @@ test_heartbeat_and_session(void **state)
 	assert_int_equal(dp_expire(&p, t0 + S + DP_PING_TIMEOUT_NS - 1), 0);
 	assert_int_equal(dp_expire(&p, t0 + S + DP_PING_TIMEOUT_NS), 1);
 	assert_int_equal(p.nsent, 0);
+	/* Idle once the session, the trust and received pings are old. */
+	p.last_ping_rx = t0 + 10 * S;
+	assert_false(dp_idle(&p, t0 + DP_SESSION_ACTIVE_NS));
+	assert_false(dp_idle(&p, t0 + 10 * S + DP_SESSION_ACTIVE_NS - 1));
+	assert_true(dp_idle(&p, t0 + 10 * S + DP_SESSION_ACTIVE_NS));
 }
 
 /* Good enough (<= 5 ms): no full pings while trusted; slower: every
