@@ -44,6 +44,13 @@ int	api_parse_request(const char *buf, size_t len, struct api_request *req,
 /* Whether an op changes settings (and so needs an operator). */
 bool	api_op_writes(enum api_op op);
 
+#define API_PING_DEFAULT_MS	5000
+#define API_PING_MAX_MS		60000
+
+/* The arguments of `ping`; 0, or -EINVAL with `err` set. */
+int	api_parse_ping(const char *buf, size_t len, char *node, size_t nodelen,
+	    long *timeout_ms, char *err, size_t errlen);
+
 struct api_peer {
 	uid_t	 uid;
 	gid_t	 gid;

@@ -19,8 +19,6 @@
 #include "log.h"
 #include "ctrld_to_netd.pb-c.h"
 
-#define PING_DEFAULT_MS	5000
-#define PING_MAX_MS	60000
 #define PING_SLACK_MS	2000	/* netd answers timeouts itself */
 
 struct ping_req {
@@ -122,31 +120,23 @@ void
 ping_start(struct ctrld *cd, struct api_conn *conn, const char *buf,
     size_t len)
 {
-	json_t *root = json_loadb(buf, len, 0, NULL);
-	const char *q = json_string_value(json_object_get(root, "node"));
-	json_t *tm = json_object_get(root, "timeout_ms");
-	json_int_t ms = json_is_integer(tm) ? json_integer_value(tm) :
-	    PING_DEFAULT_MS;
 	Pm__CtrldToNetd env = PM__CTRLD_TO_NETD__INIT;
 	Pm__PingRequest pr = PM__PING_REQUEST__INIT;
 	struct ipc_chan *ch = child_chan(&cd->c, PM__PROC__PROC_NETD);
 	const struct nm_node *n;
 	struct ping_req *r;
+	char q[NM_NAME_MAX], err[128];
+	long ms;
 
-	if (q == NULL || *q == '\0' || (tm != NULL && !json_is_integer(tm)) ||
-	    ms < 1 || ms > PING_MAX_MS) {
-		json_decref(root);
-		api_reply(conn, json_pack("{s:s}", "error", "ping needs a "
-		    "\"node\" and a timeout_ms of 1..60000"));
+	if (api_parse_ping(buf, len, q, sizeof(q), &ms, err, sizeof(err)) < 0) {
+		api_reply(conn, json_pack("{s:s}", "error", err));
 		return;
 	}
 	if ((n = find_node(&cd->ctl.nm, q)) == NULL) {
 		api_reply(conn, json_pack("{s:s+}", "error", "no such peer: ",
 		    q));
-		json_decref(root);
 		return;
 	}
-	json_decref(root);
 	if (ch == NULL || (r = calloc(1, sizeof(*r))) == NULL) {
 		api_reply(conn, json_pack("{s:s}", "error", "netd unavailable"));
 		return;
