@@ -162,14 +162,19 @@ apply_endpoint(struct disco_peer *d, uint64_t now)
 		d->on_direct = direct;
 		if (direct) {
 			disco_ctr.path_direct++;
-			log_info("disco: peer goes direct to %s (%llu us)",
-			    ipport_str(ap, buf), (unsigned long long)
-			    (d->path->best_latency / 1000));
+			log_info("disco: peer %02x%02x%02x%02x goes direct to "
+			    "%s (%llu us)", np->p->public_key[0],
+			    np->p->public_key[1], np->p->public_key[2],
+			    np->p->public_key[3], ipport_str(ap, buf),
+			    (unsigned long long)(d->path->best_latency / 1000));
 			resend_initiation(d, &ss, len, now);
 		} else {
 			disco_ctr.path_derp++;
-			log_info("disco: no trusted direct path; peer goes "
-			    "through DERP region %u", np->derp_region);
+			log_info("disco: peer %02x%02x%02x%02x: no trusted "
+			    "direct path; %s", np->p->public_key[0],
+			    np->p->public_key[1], np->p->public_key[2],
+			    np->p->public_key[3], np->derp_region != 0 ?
+			    "through DERP" : "no DERP region either");
 		}
 	}
 	if (np->p->endpoint_len != len ||
@@ -178,10 +183,10 @@ apply_endpoint(struct disco_peer *d, uint64_t now)
 }
 
 void
-disco_peer_pin_endpoint(struct netd_peer *np)
+disco_peer_pin_endpoint(struct netd_peer *np, uint64_t now)
 {
 	if (np->disco != NULL)
-		apply_endpoint(np->disco, wg_now_ns());
+		apply_endpoint(np->disco, now);
 }
 
 static const uint8_t *
@@ -213,7 +218,7 @@ timer_start(void)
 
 /* The path state, allocated on first use. */
 static struct disco_path *
-activate(struct disco_peer *d, uint64_t now)
+activate(struct disco_peer *d)
 {
 	if (d->path != NULL)
 		return d->path;
@@ -221,7 +226,6 @@ activate(struct disco_peer *d, uint64_t now)
 		return NULL;
 	for (size_t i = 0; i < d->nctl; i++)
 		(void)dp_add_candidate(d->path, &d->ctl[i], DP_FROM_CONTROL);
-	(void)now;
 	d->anext = active;
 	active = d;
 	timer_start();
@@ -324,7 +328,7 @@ disco_peer_note_send(struct netd_peer *np, uint64_t now)
 	if (d == NULL)
 		return;
 	fresh = d->path == NULL;
-	if ((p = activate(d, now)) == NULL)
+	if ((p = activate(d)) == NULL)
 		return;
 	p->last_send = now;
 	if (dp_want_full_ping(p, now) && (p->last_full_ping == 0 ||
@@ -335,37 +339,44 @@ disco_peer_note_send(struct netd_peer *np, uint64_t now)
 		apply_endpoint(d, now);
 }
 
-static void
+/* Returns false when the peer's path state was freed (idle). */
+static bool
 tick_peer(struct disco_peer *d, uint64_t now)
 {
 	struct disco_path *p = d->path;
-	size_t n = dp_expire(p, now);
 
-	disco_ctr.ping_timeouts += n;
+	disco_ctr.ping_timeouts += dp_expire(p, now);
 	apply_endpoint(d, now);		/* trust may have run out */
 	if (!dp_session_active(p, now)) {
-		if (dp_idle(p, now)) {
-			deactivate(d);
-			apply_endpoint(d, now);
-		}
-		return;
+		if (!dp_idle(p, now))
+			return true;
+		free(d->path);
+		d->path = NULL;
+		apply_endpoint(d, now);
+		return false;
 	}
 	if (dp_want_heartbeat(p, now))
 		send_ping(d, &p->best, now, DP_HEARTBEAT, 0);
 	if (dp_want_full_ping(p, now))
 		full_ping(d, now, true);
+	return true;
 }
 
+/* Every active peer; idle ones leave the list as it is walked. */
 static void
 tick(uv_timer_t *t)
 {
 	uint64_t now = wg_now_ns();
-	struct disco_peer *d, *next;
+	struct disco_peer **pp = &active, *d;
 
 	(void)t;
-	for (d = active; d != NULL; d = next) {
-		next = d->anext;
-		tick_peer(d, now);
+	while ((d = *pp) != NULL) {
+		if (tick_peer(d, now)) {
+			pp = &d->anext;
+			continue;
+		}
+		*pp = d->anext;
+		d->anext = NULL;
 	}
 	ping_tick(tnd, now);
 	if (active == NULL && !ping_pending()) {
@@ -453,7 +464,7 @@ static void
 on_ping(struct disco_peer *d, const struct disco_ping *pi,
     const struct ipport *src, bool via_derp, uint64_t now)
 {
-	struct disco_path *p = activate(d, now);
+	struct disco_path *p = activate(d);
 	struct disco_msg m;
 
 	disco_ctr.rx_ping++;
@@ -490,7 +501,7 @@ static void
 on_call_me_maybe(struct disco_peer *d, const struct disco_call_me_maybe *c,
     uint64_t now)
 {
-	struct disco_path *p = activate(d, now);
+	struct disco_path *p = activate(d);
 
 	disco_ctr.rx_call_me_maybe++;
 	if (p == NULL)
@@ -572,7 +583,7 @@ disco_peer_cli_ping(struct netd *nd, const uint8_t key[32], uint64_t id,
 		return -ENOENT;
 	if ((d = np->disco) == NULL)
 		return -EOPNOTSUPP;
-	if ((p = activate(d, now)) == NULL)
+	if ((p = activate(d)) == NULL)
 		return -ENOMEM;
 	if ((ap = dp_send_addr(p, now)) != NULL) {
 		send_ping(d, ap, now, DP_CLI, id);

@@ -53,7 +53,7 @@ void	disco_peer_note_initiation(struct netd_peer *, const void *msg,
 	    uint64_t now);
 /* After an authenticated packet: undo WireGuard's roaming; disco
  * decides the endpoint of a peer it manages. */
-void	disco_peer_pin_endpoint(struct netd_peer *);
+void	disco_peer_pin_endpoint(struct netd_peer *, uint64_t now);
 bool	disco_peer_managed(const struct netd_peer *);
 
 /* A disco packet from the UDP socket (derp_src NULL) or through DERP

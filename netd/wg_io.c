@@ -642,7 +642,7 @@ handle_wireguard(struct netd *nd, uint8_t *rxbuf, size_t n,
 	if (rx.peer == NULL)
 		return NULL;
 	/* magicsock does not roam: disco keeps the endpoint it chose. */
-	disco_peer_pin_endpoint(rx.peer->ctx);
+	disco_peer_pin_endpoint(rx.peer->ctx, now);
 	if (rx.events & WG_RX_DATA)
 		deliver(nd, &rx);
 	if ((rx.events & WG_RX_SEND_STAGED) &&
