@@ -23,19 +23,26 @@ struct disco_peer {
 	struct disco_peer *anext;	/* active list (path != NULL) */
 	struct netd_peer *np;
 	uint8_t		 key[DISCO_KEY_LEN];
-	uint8_t		 shared[DISCO_KEY_LEN];
-	bool		 have_shared;
 	bool		 on_direct;	/* the endpoint is path->best */
 	uint8_t		 nctl;
 	struct ipport	*ctl;		/* control's Endpoints */
-	struct disco_path *path;	/* lazily, while active */
+	struct disco_path *path;	/* a struct disco_live, while active */
+};
+
+/* What only an active peer needs (the path first: d->path points here). */
+struct disco_live {
+	struct disco_path path;
+	uint8_t		 shared[DISCO_KEY_LEN];	/* crypto_box_beforenm */
+	bool		 have_shared;
 	/* The last handshake initiation while it may have gone to DERP:
 	 * sent again over the first direct path disco finds, so a dead or
 	 * slow relay costs no REKEY_TIMEOUT (the receiver takes it once). */
-	uint8_t		*init;
+	bool		 have_init;
 	uint64_t	 init_at;
+	uint8_t		 init[WG_MSG_INITIATION_LEN];
 };
 
+#define LIVE(d)		((struct disco_live *)(void *)(d)->path)
 #define INIT_KEEP_NS	(5000 * DP_MS)	/* REKEY_TIMEOUT */
 
 struct disco_counters disco_ctr;
@@ -99,35 +106,30 @@ resend_initiation(struct disco_peer *d, const struct sockaddr_storage *ss,
     socklen_t len, uint64_t now)
 {
 	struct netd *nd = d->np->nd;
+	struct disco_live *l = LIVE(d);
 
-	if (d->init == NULL || d->np->p->handshake == NULL ||
-	    now - d->init_at >= INIT_KEEP_NS || nd->wg.udp_fd < 0)
+	if (l == NULL || !l->have_init || d->np->p->handshake == NULL ||
+	    now - l->init_at >= INIT_KEEP_NS || nd->wg.udp_fd < 0)
 		return;
-	if (sendto(nd->wg.udp_fd, d->init, WG_MSG_INITIATION_LEN, 0,
+	if (sendto(nd->wg.udp_fd, l->init, WG_MSG_INITIATION_LEN, 0,
 	    (const struct sockaddr *)ss, len) < 0)
 		nd->wg.ctr.udp_send_errors++;
-	free(d->init);
-	d->init = NULL;
+	l->have_init = false;
 }
 
 void
 disco_peer_note_initiation(struct netd_peer *np, const void *msg,
     uint64_t now)
 {
-	struct disco_peer *d = np->disco;
+	struct disco_live *l = np->disco != NULL ? LIVE(np->disco) : NULL;
 
-	if (d == NULL)
+	if (l == NULL)
 		return;
-	if (d->on_direct) {
-		free(d->init);
-		d->init = NULL;
-		return;
+	l->have_init = !np->disco->on_direct;
+	if (l->have_init) {
+		memcpy(l->init, msg, WG_MSG_INITIATION_LEN);
+		l->init_at = now;
 	}
-	if (d->init == NULL &&
-	    (d->init = malloc(WG_MSG_INITIATION_LEN)) == NULL)
-		return;
-	memcpy(d->init, msg, WG_MSG_INITIATION_LEN);
-	d->init_at = now;
 }
 
 /* What the WireGuard endpoint should be: the trusted direct address,
@@ -189,16 +191,31 @@ disco_peer_pin_endpoint(struct netd_peer *np, uint64_t now)
 		apply_endpoint(np->disco, now);
 }
 
+/* Only active peers open and seal: the key lives with the path. */
 static const uint8_t *
 shared_key(struct disco_peer *d)
 {
-	if (!d->have_shared) {
-		if (disco_shared_key(d->shared, d->key,
+	struct disco_live *l = LIVE(d);
+
+	if (l == NULL)
+		return NULL;
+	if (!l->have_shared) {
+		if (disco_shared_key(l->shared, d->key,
 		    netd_disco_private()) < 0)
 			return NULL;
-		d->have_shared = true;
+		l->have_shared = true;
 	}
-	return d->shared;
+	return l->shared;
+}
+
+/* Frees the path state, wiping the shared key. */
+static void
+free_live(struct disco_peer *d)
+{
+	if (d->path != NULL)
+		sodium_memzero(LIVE(d), sizeof(struct disco_live));
+	free(d->path);
+	d->path = NULL;
 }
 
 static void tick(uv_timer_t *);
@@ -222,7 +239,7 @@ activate(struct disco_peer *d)
 {
 	if (d->path != NULL)
 		return d->path;
-	if ((d->path = calloc(1, sizeof(*d->path))) == NULL)
+	if ((d->path = calloc(1, sizeof(struct disco_live))) == NULL)
 		return NULL;
 	for (size_t i = 0; i < d->nctl; i++)
 		(void)dp_add_candidate(d->path, &d->ctl[i], DP_FROM_CONTROL);
@@ -236,8 +253,7 @@ static void
 deactivate(struct disco_peer *d)
 {
 	unactive(d);
-	free(d->path);
-	d->path = NULL;
+	free_live(d);
 }
 
 /* Seals an inner message for d and sends it to `to` (UDP or DERP). */
@@ -350,8 +366,7 @@ tick_peer(struct disco_peer *d, uint64_t now)
 	if (!dp_session_active(p, now)) {
 		if (!dp_idle(p, now))
 			return true;
-		free(d->path);
-		d->path = NULL;
+		free_live(d);
 		apply_endpoint(d, now);
 		return false;
 	}
@@ -440,8 +455,6 @@ disco_peer_remove(struct netd_peer *np)
 	if (d->path != NULL)
 		deactivate(d);
 	free(d->ctl);
-	free(d->init);
-	sodium_memzero(d->shared, sizeof(d->shared));
 	free(d);
 	np->disco = NULL;
 }
@@ -535,6 +548,8 @@ disco_input(struct netd *nd, const uint8_t *pkt, size_t len,
 		disco_ctr.rx_derp_mismatch++;
 		return;
 	}
+	if (activate(d) == NULL)
+		return;
 	if ((sh = shared_key(d)) == NULL ||
 	    (n = disco_open(pkt, len, sh, inner, sizeof(inner))) < 0) {
 		disco_ctr.rx_bad_box++;

@@ -3,10 +3,10 @@
  * the UDP socket and through DERP, and the path each peer's WireGuard
  * endpoint follows (disco_path.h decides; this file does the I/O).
  *
- * Memory: a peer with a disco key costs a struct disco_peer (key, lazily
- * the NaCl shared key, control's endpoints); the path state (candidates,
- * pings in flight) is allocated only once traffic or discovery involves
- * the peer, and freed when for 45 s there was no traffic to the peer and
+ * Memory: a peer with a disco key costs a struct disco_peer (its key and
+ * control's endpoints); the path state (candidates, pings in flight, the
+ * NaCl shared key) is allocated only once traffic, discovery or a disco
+ * packet involves the peer, and freed when for 45 s there was no traffic to the peer and
  * no ping from it, and its direct path is no longer trusted.
  *
  * One libuv timer (500 ms, running only while some peer is active) does
