@@ -83,10 +83,16 @@ dp_call_me_maybe(struct disco_path *p, const struct ipport *eps, size_t n)
 			continue;
 		(void)dp_add_candidate(p, &eps[i], DP_FROM_CMM);
 	}
-	for (int i = p->ncand - 1; i >= 0; i--)
-		if (p->cand[i].from == 0 && !(p->has_best &&
-		    same(&p->cand[i].ap, &p->best)))
-			remove_cand(p, i);
+	/* As magicsock's deleteEndpointLocked: a dropped best goes too. */
+	for (int i = p->ncand - 1; i >= 0; i--) {
+		if (p->cand[i].from != 0)
+			continue;
+		if (p->has_best && same(&p->cand[i].ap, &p->best)) {
+			p->has_best = false;
+			p->trust_until = 0;
+		}
+		remove_cand(p, i);
+	}
 	for (int i = 0; i < p->ncand; i++)
 		p->cand[i].last_ping = 0;
 }

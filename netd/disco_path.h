@@ -81,7 +81,8 @@ bool	dp_is_derp(const struct ipport *, uint32_t *region);
 int	dp_add_candidate(struct disco_path *, const struct ipport *,
 	    uint8_t from);
 /* CallMeMaybe: the candidates it named are exactly these (earlier CMM-only
- * ones go), and every candidate may be pinged again at once. */
+ * ones go, and the best with them if it was one), and every candidate may
+ * be pinged again at once. */
 void	dp_call_me_maybe(struct disco_path *, const struct ipport *, size_t);
 
 bool	dp_trusted(const struct disco_path *, uint64_t now);

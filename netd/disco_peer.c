@@ -521,6 +521,7 @@ on_call_me_maybe(struct disco_peer *d, const struct disco_call_me_maybe *c,
 		return;
 	dp_call_me_maybe(p, c->ep, c->n);
 	full_ping(d, now, false);
+	apply_endpoint(d, now);		/* the best may have gone */
 }
 
 void

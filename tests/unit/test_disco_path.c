@@ -225,6 +225,13 @@ test_call_me_maybe(void **state)
 	assert_memory_equal(&p.cand[0].ap, &ctl, sizeof(ctl));
 	assert_memory_equal(&p.cand[1].ap, &n1, sizeof(n1));
 	assert_true(dp_cand_due(&p.cand[0], t0 + S));
+	/* A best learned only from CallMeMaybe goes with the next one. */
+	assert_true(ping_pong(&p, &n1, 2, t0 + S, DP_MS));
+	assert_true(dp_trusted(&p, t0 + S + DP_MS));
+	dp_call_me_maybe(&p, list, 0);
+	assert_int_equal(p.ncand, 1);
+	assert_false(p.has_best);
+	assert_null(dp_send_addr(&p, t0 + S + DP_MS));
 }
 
 static void
