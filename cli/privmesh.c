@@ -45,7 +45,7 @@ usage(void)
 	    "  set [the flags of up, without --login-server/--auth-key/"
 	    "--timeout]\n"
 	    "  down\n  logout\n  ip [-4|-6]\n"
-	    "  netcheck [--format=json|json-line]\n");
+	    "  netcheck [--format=json|json-line]\n"
 	    "  ping [-c COUNT] [--timeout DURATION] NODE\n");
 	exit(2);
 }
