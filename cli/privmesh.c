@@ -10,6 +10,7 @@
  *   privmesh set [the flags of up but --login-server/--auth-key/--timeout]
  *   privmesh down | logout | ip [-4|-6]
  *   privmesh netcheck [--format=json|json-line]
+ *   privmesh ping [-c COUNT] [--timeout DURATION] NODE
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -44,15 +45,18 @@ usage(void)
 	    "  set [the flags of up, without --login-server/--auth-key/"
 	    "--timeout]\n"
 	    "  down\n  logout\n  ip [-4|-6]\n"
-	    "  netcheck [--format=json|json-line]\n");
+	    "  netcheck [--format=json|json-line]\n"
+	    "  ping [-c COUNT] [--timeout DURATION] NODE\n");
 	exit(2);
 }
+
+static long api_timeout_s = API_TIMEOUT_S;
 
 static int
 api_connect(const char *path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = API_TIMEOUT_S };
+	struct timeval tv = { .tv_sec = api_timeout_s };
 	int fd;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
@@ -561,6 +565,51 @@ fmt_latency(char *buf, size_t len, json_int_t ns)
 	}
 }
 
+/* "5s", "500ms", "1m", or plain seconds; milliseconds, or -1. */
+static long
+parse_duration_ms(const char *s)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || v <= 0)
+		return -1;
+	if (strcmp(end, "ms") == 0)
+		;
+	else if (strcmp(end, "s") == 0 || *end == '\0')
+		v *= 1000;
+	else if (strcmp(end, "m") == 0)
+		v *= 60000;
+	else
+		return -1;
+	return v < 1 || v > 60000 ? -1 : (long)v;
+}
+
+/* Go's Duration.String() of a latency rounded to the millisecond. */
+static void
+fmt_ms(double ms, char *buf, size_t len)
+{
+	long r = (long)(ms + 0.5);
+
+	if (r == 0)
+		snprintf(buf, len, "0s");
+	else if (r < 1000)
+		snprintf(buf, len, "%ldms", r);
+	else {
+		char *p;
+
+		snprintf(buf, len, "%.3f", (double)r / 1000);
+		p = buf + strlen(buf) - 1;
+		while (*p == '0')
+			*p-- = '\0';
+		if (*p == '.')
+			*p = '\0';
+		strncat(buf, "s", len - strlen(buf) - 1);
+	}
+}
+
 static json_int_t
 region_latency(json_t *rep, json_int_t id)
 {
@@ -722,6 +771,89 @@ cmd_netcheck(const char *sock, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * As `tailscale ping`: one disco ping round per second until a pong comes
+ * over a direct path or COUNT rounds are done.
+ */
+static int
+cmd_ping(const char *sock, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "c", required_argument, NULL, 'c' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	long count = 10, timeout_ms = 5000;
+	bool any = false;
+	const char *node;
+	char *end;
+	int ch;
+
+	optind = 1;
+	while ((ch = getopt_long_only(argc, argv, "c:", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			count = strtol(optarg, &end, 10);
+			if (*end != '\0' || count < 0)
+				usage();
+			break;
+		case 't':
+			if ((timeout_ms = parse_duration_ms(optarg)) < 0) {
+				fprintf(stderr, "privmesh: bad --timeout %s "
+				    "(1ms..60s)\n", optarg);
+				return 2;
+			}
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc - 1)
+		usage();
+	node = argv[optind];
+	api_timeout_s = timeout_ms / 1000 + API_TIMEOUT_S;
+	for (long n = 1;; n++) {
+		json_t *r = api_call_obj(sock, json_pack("{s:s,s:s,s:I}", "op",
+		    "ping", "node", node, "timeout_ms", (json_int_t)timeout_ms));
+		const char *ep = gets_(r, "endpoint", NULL);
+		char via[128], lat[32];
+
+		if (json_is_true(json_object_get(r, "timeout"))) {
+			printf("ping \"%s\" timed out\n", gets_(r, "ip", node));
+			json_decref(r);
+			fflush(stdout);
+			if (count != 0 && n >= count) {
+				if (!any) {
+					fprintf(stderr, "privmesh: no reply\n");
+					return 1;
+				}
+				return 0;
+			}
+			continue;
+		}
+		any = true;
+		if (ep != NULL)
+			snprintf(via, sizeof(via), "%s", ep);
+		else
+			snprintf(via, sizeof(via), "DERP(%s)",
+			    gets_(r, "derp_code", "?"));
+		fmt_ms(json_real_value(json_object_get(r, "latency_ms")),
+		    lat, sizeof(lat));
+		printf("pong from %s (%s) via %s in %s\n", gets_(r, "node", "?"),
+		    gets_(r, "ip", "?"), via, lat);
+		fflush(stdout);
+		json_decref(r);
+		if (ep != NULL)
+			return 0;
+		if (count != 0 && n >= count) {
+			fprintf(stderr, "privmesh: direct connection not "
+			    "established\n");
+			return 1;
+		}
+		sleep(1);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -757,5 +889,7 @@ main(int argc, char **argv)
 		return cmd_ip(sock, argc - 1, argv + 1);
 	if (strcmp(cmd, "netcheck") == 0)
 		return cmd_netcheck(sock, argc - 1, argv + 1);
+	if (strcmp(cmd, "ping") == 0)
+		return cmd_ping(sock, argc, argv);
 	usage();
 }

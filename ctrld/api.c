@@ -36,6 +36,7 @@ on_closed(uv_handle_t *h)
 
 	status_conn_gone(ac->cd, ac);
 	netcheck_conn_gone(ac->cd, ac);
+	ping_conn_gone(ac);
 	free(ac->out);
 	free(ac);
 	nconns--;
@@ -170,6 +171,9 @@ handle_request(struct api_conn *ac)
 	case API_OP_LOGOUT:
 	case API_OP_SET:
 		handle_write(ac, req.op);
+		break;
+	case API_OP_PING:
+		ping_start(ac->cd, ac, ac->buf, ac->len);
 		break;
 	default:
 		reply_error(ac, "unknown op");

@@ -7,6 +7,7 @@
  *   -> {"op":"backend"}\n             <- {"backend":{...}}\n
  *   -> {"op":"up","prefs":{...},"auth_key":"..."}\n
  *   -> {"op":"down"}\n  {"op":"logout"}\n   <- {"ok":true,"backend":{...}}\n
+ *   -> {"op":"ping","node":"NAME|IP"}\n  <- see ping.c
  *
  * Who may do what comes from SO_PEERCRED/SO_PEERGROUPS: root and members
  * of the operator group may change settings; anyone may read.
@@ -28,6 +29,7 @@ enum api_op {
 	API_OP_LOGOUT,
 	API_OP_SET,		/* {"prefs":{...}}: change prefs, no login */
 	API_OP_NETCHECK,	/* netd runs a full netcheck (ctrld/netcheck.c) */
+	API_OP_PING,		/* {"node":"...","timeout_ms":N}: disco ping */
 	API_OP_MAX
 };
 
@@ -42,6 +44,13 @@ int	api_parse_request(const char *buf, size_t len, struct api_request *req,
 
 /* Whether an op changes settings (and so needs an operator). */
 bool	api_op_writes(enum api_op op);
+
+#define API_PING_DEFAULT_MS	5000
+#define API_PING_MAX_MS		60000
+
+/* The arguments of `ping`; 0, or -EINVAL with `err` set. */
+int	api_parse_ping(const char *buf, size_t len, char *node, size_t nodelen,
+	    long *timeout_ms, char *err, size_t errlen);
 
 struct api_peer {
 	uid_t	 uid;

@@ -18,6 +18,7 @@ static const struct {
 	[API_OP_LOGOUT] = { "logout", true },
 	[API_OP_SET] = { "set", true },
 	[API_OP_NETCHECK] = { "netcheck", false },
+	[API_OP_PING] = { "ping", false },
 };
 
 static int
@@ -79,4 +80,31 @@ api_peer_is_operator(const struct api_peer *p, bool has_operator_gid,
 		if (p->groups[i] == operator_gid)
 			return true;
 	return false;
+}
+
+/* `ping`: {"node":"NAME|IP"[,"timeout_ms":1..60000]}. */
+int
+api_parse_ping(const char *buf, size_t len, char *node, size_t nodelen,
+    long *timeout_ms, char *err, size_t errlen)
+{
+	json_t *root = json_loadb(buf, len, 0, NULL), *tm;
+	const char *q = json_string_value(json_object_get(root, "node"));
+	json_int_t ms = API_PING_DEFAULT_MS;
+	int r = -EINVAL;
+
+	tm = json_object_get(root, "timeout_ms");
+	if (tm != NULL && json_is_integer(tm))
+		ms = json_integer_value(tm);
+	if (q == NULL || *q == '\0' || strlen(q) >= nodelen)
+		fail(err, errlen, "ping needs a \"node\" (name or address)");
+	else if ((tm != NULL && !json_is_integer(tm)) || ms < 1 ||
+	    ms > API_PING_MAX_MS)
+		fail(err, errlen, "ping: timeout_ms must be 1..60000");
+	else {
+		snprintf(node, nodelen, "%s", q);
+		*timeout_ms = (long)ms;
+		r = 0;
+	}
+	json_decref(root);
+	return r;
 }

@@ -65,5 +65,10 @@ void	status_dns_reply(struct ctrld *, const Pm__DnsStatus *);
 void	netcheck_start(struct ctrld *, struct api_conn *);
 void	netcheck_conn_gone(struct ctrld *, struct api_conn *);
 void	netcheck_reply(struct ctrld *, const Pm__NetcheckReport *);
+/* ping.c: the `ping` op (disco ping through netd). */
+void	ping_start(struct ctrld *, struct api_conn *, const char *buf,
+	    size_t len);
+void	ping_netd_reply(struct ctrld *, const Pm__PingReply *);
+void	ping_conn_gone(struct api_conn *);
 
 #endif

@@ -34,6 +34,9 @@ ctrld_dispatch_netd(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	case PM__NETD_TO_CTRLD__MSG_NETCHECK_REPORT:
 		netcheck_reply(cd, env->netcheck_report);
 		return 0;
+	case PM__NETD_TO_CTRLD__MSG_PING_REPLY:
+		ping_netd_reply(cd, env->ping_reply);
+		return 0;
 	case PM__NETD_TO_CTRLD__MSG_WG_STATUS_REPLY:
 		status_wg_reply(cd, env->wg_status_reply);
 		return 0;

@@ -146,8 +146,9 @@ wg_peer_of(json_t *wg, const char *nodekey)
 
 /*
  * Each tailnet peer's path as tailscale status shows it: "direct IP:port"
- * once a WireGuard handshake went over that endpoint, "idle" while none
- * has, "-" when netd has no such peer (not usable, or not sent yet).
+ * while disco trusts that address (its CurAddr), or, for peers without
+ * disco, once a WireGuard handshake went over that endpoint; "idle" while
+ * none has, "-" when netd has no such peer (not usable, or not sent yet).
  * On DERP, netd's endpoint is the magic 127.3.3.40:<region ID>: the path
  * is relay "<region code>" (the ID when the map has no code for it).
  */
@@ -173,13 +174,17 @@ add_paths(json_t *backend, json_t *wg, const json_t *derpmap)
 
 	json_array_foreach(json_object_get(backend, "peers"), i, p) {
 		const char *key = json_string_value(json_object_get(p, "key"));
-		const char *ep;
+		const char *ep, *dd;
 
 		w = key != NULL ? wg_peer_of(wg, key) : NULL;
 		ep = w != NULL ? json_string_value(json_object_get(w,
 		    "endpoint")) : NULL;
+		dd = w != NULL ? json_string_value(json_object_get(w,
+		    "disco_direct")) : NULL;
 		if (w == NULL)
 			snprintf(path, sizeof(path), "-");
+		else if (dd != NULL && *dd != '\0')
+			snprintf(path, sizeof(path), "direct %s", dd);
 		else if (json_integer_value(json_object_get(w,
 		    "latest_handshake")) > 0 && ep != NULL &&
 		    strncmp(ep, DERP_MAGIC_PREFIX,
@@ -378,9 +383,10 @@ wg_peer_json(const Pm__WgPeerStatus *p)
 
 	for (size_t i = 0; i < p->n_allowed_ips; i++)
 		json_array_append_new(aips, json_string(p->allowed_ips[i]));
-	return json_pack("{s:o,s:s,s:I,s:I,s:I,s:i,s:o}",
+	return json_pack("{s:o,s:s,s:s,s:I,s:I,s:I,s:i,s:o}",
 	    "public_key", b64(p->public_key.data, p->public_key.len),
 	    "endpoint", p->endpoint ? p->endpoint : "",
+	    "disco_direct", p->path ? p->path : "",
 	    "latest_handshake", (json_int_t)p->last_handshake_unix,
 	    "rx_bytes", (json_int_t)p->rx_bytes,
 	    "tx_bytes", (json_int_t)p->tx_bytes,
@@ -435,6 +441,23 @@ derp_json(const Pm__DerpStatus *d)
 	    (json_int_t)d->tx_no_region);
 }
 
+/* Every field of DiscoCounters, by its own name. */
+static json_t *
+disco_counters_json(const Pm__DiscoCounters *c)
+{
+	const ProtobufCMessageDescriptor *d = &pm__disco_counters__descriptor;
+	json_t *o = json_object();
+
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		uint64_t v;
+
+		memcpy(&v, (const char *)c + f->offset, sizeof(v));
+		json_object_set_new(o, f->name, json_integer((json_int_t)v));
+	}
+	return o;
+}
+
 /* netd answers in one or more parts; the last has more = false. */
 void
 status_wg_reply(struct ctrld *cd, const Pm__WgStatusReply *rep)
@@ -457,6 +480,9 @@ status_wg_reply(struct ctrld *cd, const Pm__WgStatusReply *rep)
 		    rep->counters));
 	if (rep->derp != NULL)
 		json_object_set_new(req->wg, "derp", derp_json(rep->derp));
+	if (rep->counters != NULL && rep->counters->disco != NULL)
+		json_object_set_new(req->wg, "disco", disco_counters_json(
+		    rep->counters->disco));
 	for (size_t i = 0; i < rep->n_peers; i++)
 		json_array_append_new(peers, wg_peer_json(rep->peers[i]));
 	if (!rep->more)

@@ -222,6 +222,7 @@ check_wg_status_reply(const struct ipc_policy *pol, const ProtobufCMessage *m)
 	for (size_t i = 0; i < r->n_peers; i++) {
 		const Pm__WgPeerStatus *p = r->peers[i];
 		if (p->public_key.len != 32 || !str_ok(p->endpoint, 0, 64) ||
+		    !str_ok(p->path, 0, 64) ||
 		    !strs_ok(p->allowed_ips, p->n_allowed_ips, WG_ROUTES_MAX,
 		    PREFIX_MAX) || p->persistent_keepalive > 65535)
 			return -EINVAL;
@@ -435,4 +436,31 @@ check_derp_socket(const struct ipc_policy *pol, const ProtobufCMessage *m)
 
 	(void)pol;
 	return s->family == AF_INET || s->family == AF_INET6 ? 0 : -EINVAL;
+}
+
+/* A node key and a timeout netd can hold a request for. */
+int
+check_ping_request(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__PingRequest *r = (const Pm__PingRequest *)m;
+
+	(void)pol;
+	return r->node_key.len == 32 && r->timeout_ms <= 60000 ? 0 : -EINVAL;
+}
+
+/* Either an error or a path: a direct endpoint or a DERP region. */
+int
+check_ping_reply(const struct ipc_policy *pol, const ProtobufCMessage *m)
+{
+	const Pm__PingReply *r = (const Pm__PingReply *)m;
+	bool err = r->error != NULL && r->error[0] != '\0';
+	bool direct = r->endpoint != NULL && r->endpoint[0] != '\0';
+
+	(void)pol;
+	if (!str_ok(r->error, 0, 64) || !str_ok(r->endpoint, 0, ENDPOINT_MAX) ||
+	    r->derp_region > 65535)
+		return -EINVAL;
+	if (err)
+		return direct || r->derp_region != 0 ? -EINVAL : 0;
+	return direct != (r->derp_region != 0) ? 0 : -EINVAL;
 }

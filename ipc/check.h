@@ -31,6 +31,8 @@ int	check_endpoints(const struct ipc_policy *, const ProtobufCMessage *);
 int	check_net_info(const struct ipc_policy *, const ProtobufCMessage *);
 int	check_netcheck_report(const struct ipc_policy *,
 	    const ProtobufCMessage *);
+int	check_ping_request(const struct ipc_policy *, const ProtobufCMessage *);
+int	check_ping_reply(const struct ipc_policy *, const ProtobufCMessage *);
 int	check_wg_status_reply(const struct ipc_policy *,
 	    const ProtobufCMessage *);
 

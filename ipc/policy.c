@@ -101,6 +101,7 @@ static const struct ipc_kind ctrld_netd[] = {
 	{ PM__CTRLD_TO_NETD__MSG_FILTER_UPDATE, 0, 0, check_filter_update },
 	{ PM__CTRLD_TO_NETD__MSG_DERP_MAP_UPDATE, 0, 0, check_derp_map_update },
 	{ PM__CTRLD_TO_NETD__MSG_NETCHECK_REQUEST, 0, 0, NULL },
+	{ PM__CTRLD_TO_NETD__MSG_PING_REQUEST, 0, 0, check_ping_request },
 	TEST_KIND(PM__CTRLD_TO_NETD__MSG_TEST_FORBIDDEN_SYSCALL)
 };
 static const struct ipc_kind ctrld_dnsd[] = {
@@ -115,6 +116,7 @@ static const struct ipc_kind netd_ctrld[] = {
 	{ PM__NETD_TO_CTRLD__MSG_ENDPOINTS, 0, 0, check_endpoints },
 	{ PM__NETD_TO_CTRLD__MSG_NETCHECK_REPORT, 0, 0, check_netcheck_report },
 	{ PM__NETD_TO_CTRLD__MSG_NET_INFO, 0, 0, check_net_info },
+	{ PM__NETD_TO_CTRLD__MSG_PING_REPLY, 0, 0, check_ping_reply },
 	TEST_KIND(PM__NETD_TO_CTRLD__MSG_TEST_FORBIDDEN_SYSCALL)
 };
 static const struct ipc_kind dnsd_ctrld[] = {

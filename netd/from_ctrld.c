@@ -34,6 +34,8 @@ netd_dispatch_ctrld(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		return 0;
 	case PM__CTRLD_TO_NETD__MSG_NETCHECK_REQUEST:
 		return netcheck_request(c->arg, env->netcheck_request->id);
+	case PM__CTRLD_TO_NETD__MSG_PING_REQUEST:
+		return ping_request(c->arg, env->ping_request);
 	case PM__CTRLD_TO_NETD__MSG_WG_STATUS_REQUEST:
 		return netd_wg_status(c->arg, env->wg_status_request->id);
 #ifdef PM_TEST_HOOKS

@@ -30,6 +30,10 @@ int	netd_wg_status(struct netd *, uint64_t id);
 int	netd_node_keys(struct netd *, uint64_t id, bool rotate);
 /* The node private key (loaded or created on first use); NULL if none. */
 const uint8_t *netd_node_private(void);
+/* The node public key and the disco key pair (loaded on first use). */
+const uint8_t *netd_node_public(void);
+const uint8_t *netd_disco_private(void);
+const uint8_t *netd_disco_public(void);
 
 /* peers_ctrld.c: tailnet mode, the peers ctrld fans out from the netmap. */
 struct Pm__PeerUpdate;
@@ -41,6 +45,17 @@ void	peers_ctrld_rekey(struct netd *);
 /* netcheck changed the STUN endpoints: tell ctrld if the set changed. */
 void	peers_ctrld_endpoints_changed(struct netd *);
 bool	peers_ctrld_refuse(struct netd *, const char *what);
+/* This node's direct endpoints (as reported to ctrld), for CallMeMaybe. */
+struct ipport;
+size_t	netd_own_endpoints(struct netd *, struct ipport *out, size_t max);
+
+/* ping.c: privmesh ping (PingRequest -> disco pings -> PingReply). */
+struct Pm__PingRequest;
+int	ping_request(struct netd *, const struct Pm__PingRequest *);
+void	ping_answer(struct netd *, uint64_t id, const struct ipport *to,
+	    uint64_t latency_ns);
+void	ping_tick(struct netd *, uint64_t now);
+bool	ping_pending(void);
 
 /* derp_regions.c: DERP connections, the home region's and on-demand
  * ones to peers' regions. */

@@ -110,6 +110,36 @@ netd_node_private(void)
 	return keys.node_priv;
 }
 
+static void
+ensure_loaded(void)
+{
+	int r;
+
+	if (!keys.loaded && (r = load()) < 0)
+		log_warnx("cannot save %s: %s", NODEKEYS_FILE, strerror(-r));
+}
+
+const uint8_t *
+netd_node_public(void)
+{
+	ensure_loaded();
+	return keys.node_pub;
+}
+
+const uint8_t *
+netd_disco_private(void)
+{
+	ensure_loaded();
+	return keys.disco_priv;
+}
+
+const uint8_t *
+netd_disco_public(void)
+{
+	ensure_loaded();
+	return keys.disco_pub;
+}
+
 int
 netd_node_keys(struct netd *nd, uint64_t id, bool rotate)
 {

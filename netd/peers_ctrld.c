@@ -23,6 +23,7 @@
 
 #include <sodium.h>
 
+#include "disco_peer.h"
 #include "log.h"
 #include "netcheck.h"
 #include "netd.h"
@@ -43,6 +44,10 @@ struct pend_peer {
 	union wg_endpoint ep;
 	socklen_t	 eplen;
 	uint32_t	 derp;		/* home DERP region, 0: none */
+	bool		 has_disco;
+	uint8_t		 disco[32];
+	struct ipport	 eps[EP_MAX];	/* every endpoint that parses */
+	size_t		 neps;
 };
 
 static struct {
@@ -153,9 +158,26 @@ pend_peer(const Pm__TailnetPeer *tp)
 		else
 			st.bad_strings++;
 	}
-	for (size_t i = 0; i < tp->n_endpoints && pp->eplen == 0; i++)
-		if (parse_endpoint(tp->endpoints[i], &pp->ep, &pp->eplen) < 0)
+	for (size_t i = 0; i < tp->n_endpoints; i++) {
+		union wg_endpoint ep;
+		socklen_t len;
+
+		if (parse_endpoint(tp->endpoints[i], &ep, &len) < 0) {
 			st.bad_strings++;
+			continue;
+		}
+		if (pp->eplen == 0) {
+			pp->ep = ep;
+			pp->eplen = len;
+		}
+		if (pp->neps < EP_MAX && ipport_from_sockaddr(
+		    &pp->eps[pp->neps], &ep.sa, len) == 0)
+			pp->neps++;
+	}
+	if (tp->disco_key.len == 32) {
+		pp->has_disco = true;
+		memcpy(pp->disco, tp->disco_key.data, 32);
+	}
 	/* No direct endpoint: start on DERP (wg_io.h's magic endpoint). */
 	pp->derp = tp->home_derp <= UINT16_MAX ? tp->home_derp : 0;
 	if (pp->eplen == 0 && pp->derp != 0) {
@@ -238,6 +260,9 @@ upsert(struct netd *nd, const struct pend_peer *pp)
 		allowedips_remove_by_peer(&nd->wg.aips, np->p);
 	}
 	np->derp_region = pp->derp;
+	/* With a disco key, disco chooses the endpoint (DERP first). */
+	disco_peer_update(nd, np, pp->has_disco ? pp->disco : NULL, pp->eps,
+	    pp->neps);
 	for (size_t i = 0; i < pp->nallowed; i++)
 		if ((r = allowedips_insert(&nd->wg.aips, pp->allowed[i].family,
 		    pp->allowed[i].addr, pp->allowed[i].cidr, np->p)) < 0)
@@ -427,4 +452,19 @@ peers_ctrld_channel(struct netd *nd)
 {
 	send_endpoints(nd, true);
 	netcheck_channel(nd);
+}
+
+size_t
+netd_own_endpoints(struct netd *nd, struct ipport *out, size_t max)
+{
+	union wg_endpoint ep;
+	socklen_t len;
+	size_t n = 0;
+
+	(void)nd;
+	for (size_t i = 0; i < st.nep && n < max; i++)
+		if (parse_endpoint(st.ep[i], &ep, &len) == 0 &&
+		    ipport_from_sockaddr(&out[n], &ep.sa, len) == 0)
+			n++;
+	return n;
 }

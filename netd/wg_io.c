@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "demux.h"
+#include "disco_peer.h"
 #include "log.h"
 #include "netcheck.h"
 #include "netd.h"
@@ -112,14 +113,15 @@ udp_send(struct netd *nd, struct wg_peer *p, const uint8_t *buf, size_t len)
 
 /* No handshake completed over the direct endpoint within REKEY_TIMEOUT
  * (this is a retry): send through the peer's home DERP region instead.
- * Authenticated packets from a direct endpoint move it back. */
+ * Authenticated packets from a direct endpoint move it back.  Only for
+ * peers without a disco key: disco chooses the path of the others. */
 static void
 maybe_fall_back_to_derp(struct netd_peer *np)
 {
 	struct sockaddr_in sin;
 	uint32_t region;
 
-	if (np->derp_region == 0 || np->p->timers.handshake_attempts == 0 ||
+	if (disco_peer_managed(np) || np->derp_region == 0 || np->p->timers.handshake_attempts == 0 ||
 	    wg_io_endpoint_derp(np->p, &region))
 		return;
 	wg_io_derp_endpoint(&sin, np->derp_region);
@@ -134,9 +136,12 @@ send_initiation(struct netd_peer *np)
 {
 	struct wg_msg_initiation msg;
 
+	disco_peer_note_send(np, wg_now_ns());
 	maybe_fall_back_to_derp(np);
-	if (wg_send_initiation(np->p, &msg, wg_now_ns(), real_ns()) == 0)
+	if (wg_send_initiation(np->p, &msg, wg_now_ns(), real_ns()) == 0) {
 		udp_send(np->nd, np->p, (const uint8_t *)&msg, sizeof(msg));
+		disco_peer_note_initiation(np, &msg, wg_now_ns());
+	}
 }
 
 static bool
@@ -455,6 +460,8 @@ from_tun_one(struct netd *nd, uint8_t *pkt, size_t plen, uint64_t now)
 		return NULL;
 	}
 	filter_out(&nd->filter, pkt, plen);
+	if (((struct netd_peer *)p->ctx)->disco != NULL)
+		disco_peer_note_send(p->ctx, now);
 	/* -ENOKEY leaves the plaintext untouched: keep it for the session
 	 * the handshake wg_send_data() asked for. */
 	if (send_data(p->ctx, plen, now) == -ENOKEY)
@@ -599,7 +606,7 @@ static const uint8_t *derp_rx_key;
 
 /* Returns the authenticated peer, if any, for rearm(). */
 static struct netd_peer *
-handle_datagram(struct netd *nd, uint8_t *rxbuf, size_t n,
+handle_wireguard(struct netd *nd, uint8_t *rxbuf, size_t n,
     const struct sockaddr *src, socklen_t srclen, uint64_t now,
     uint64_t real)
 {
@@ -611,11 +618,6 @@ handle_datagram(struct netd *nd, uint8_t *rxbuf, size_t n,
 	    (const void *)&((const struct sockaddr_in *)src)->sin_addr :
 	    (const void *)&((const struct sockaddr_in6 *)src)->sin6_addr;
 
-	/* Direct UDP only: STUN answers to netcheck's probes. */
-	if (derp_rx_key == NULL && demux_classify(rxbuf, n) == PKT_STUN) {
-		netcheck_stun_input(nd, rxbuf, n, src, srclen);
-		return NULL;
-	}
 	load = handshake_load(w, rxbuf, n, now);
 	if (load && rxbuf[0] == WG_MSG_HANDSHAKE_INITIATION &&
 	    !wg_ratelimiter_allow(&w->rl, src->sa_family, addr, now)) {
@@ -641,6 +643,8 @@ handle_datagram(struct netd *nd, uint8_t *rxbuf, size_t n,
 	}
 	if (rx.peer == NULL)
 		return NULL;
+	/* magicsock does not roam: disco keeps the endpoint it chose. */
+	disco_peer_pin_endpoint(rx.peer->ctx, now);
 	if (rx.events & WG_RX_DATA)
 		deliver(nd, &rx);
 	if ((rx.events & WG_RX_SEND_STAGED) &&
@@ -648,6 +652,38 @@ handle_datagram(struct netd *nd, uint8_t *rxbuf, size_t n,
 	    (rx.events & WG_RX_KEEPALIVE_IF_IDLE))
 		(void)send_keepalive(rx.peer->ctx, now);
 	return rx.peer->ctx;
+}
+
+/*
+ * The one UDP socket carries STUN, disco and WireGuard (magicsock's
+ * demultiplexing); through DERP only disco and WireGuard are expected.
+ */
+static struct netd_peer *
+handle_datagram(struct netd *nd, uint8_t *rxbuf, size_t n,
+    const struct sockaddr *src, socklen_t srclen, uint64_t now,
+    uint64_t real)
+{
+	switch (demux_classify(rxbuf, n)) {
+	case PKT_STUN:
+		/* Answers to netcheck's probes come straight over UDP; a
+		 * relay has no business forwarding STUN. */
+		if (derp_rx_key == NULL)
+			netcheck_stun_input(nd, rxbuf, n, src, srclen);
+		else
+			disco_ctr.rx_stun_unhandled++;
+		return NULL;
+	case PKT_DISCO:
+		disco_input(nd, rxbuf, n, src, srclen, derp_rx_key,
+		    derp_rx_key != NULL ? ntohs(((const struct sockaddr_in *)
+		    src)->sin_port) : 0);
+		return NULL;
+	case PKT_WIREGUARD:
+		return handle_wireguard(nd, rxbuf, n, src, srclen, now, real);
+	case PKT_UNKNOWN:
+		break;
+	}
+	nd->wg.ctr.rx_bad++;	/* as WireGuard's validation would */
+	return NULL;
 }
 
 /* The socket is dual-stack; IPv4 peers arrive as ::ffff:a.b.c.d.  Keep
@@ -814,6 +850,7 @@ wg_io_remove_peer(struct netd *nd, struct netd_peer *np)
 {
 	allowedips_remove_by_peer(&nd->wg.aips, np->p);
 	drop_staged(np);
+	disco_peer_remove(np);
 	wg_peer_remove(np->p);
 	free(np);
 }

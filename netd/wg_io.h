@@ -42,13 +42,16 @@ struct wg_staged {
 	uint8_t		 data[];
 };
 
-/* The I/O layer's side of a peer: an idle one costs these 40 bytes. */
+struct disco_peer;
+
+/* The I/O layer's side of a peer: an idle one costs these 48 bytes. */
 struct netd_peer {
 	struct netd	*nd;
 	struct wg_peer	*p;
 	struct wg_staged *staged, *staged_tail;	/* oldest first */
 	uint8_t		 nstaged;
 	uint32_t	 derp_region;	/* the peer's home DERP region, 0: none */
+	struct disco_peer *disco;	/* tailnet peers with a disco key */
 };
 
 /* A DERP "endpoint": tailscale's magic 127.3.3.40, the port being the

@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "netd.h"
+#include "disco_peer.h"
 #include "netd_to_ctrld.pb-c.h"
 
 #define PEERS_PER_REPLY	64
@@ -29,6 +30,7 @@ struct reply_buf {
 	Pm__WgPeerStatus st[PEERS_PER_REPLY];
 	Pm__WgPeerStatus *ptrs[PEERS_PER_REPLY];
 	char	endpoint[PEERS_PER_REPLY][64];
+	char	path[PEERS_PER_REPLY][IPPORT_STRLEN];
 	char	aip_txt[AIPS_PER_REPLY][AIP_TEXT];
 	char	*aip_ptr[AIPS_PER_REPLY];
 	size_t	naips;
@@ -83,6 +85,7 @@ fill_peer(struct netd *nd, struct wg_peer *p, struct reply_buf *b, size_t i)
 	Pm__WgPeerStatus *st = &b->st[i];
 	struct aip_walk w = { b, 0 };
 	size_t first = b->naips;
+	struct ipport direct;
 
 	pm__wg_peer_status__init(st);
 	allowedips_walk_by_peer(&nd->wg.aips, p, add_aip, &w);
@@ -90,6 +93,10 @@ fill_peer(struct netd *nd, struct wg_peer *p, struct reply_buf *b, size_t i)
 	st->public_key.data = p->public_key;
 	st->public_key.len = 32;
 	st->endpoint = b->endpoint[i];
+	b->path[i][0] = '\0';
+	if (p->ctx != NULL && disco_peer_direct(p->ctx, &direct))
+		ipport_str(&direct, b->path[i]);
+	st->path = b->path[i];
 	st->last_handshake_unix = (int64_t)(p->last_handshake_real_ns /
 	    1000000000ULL);
 	st->rx_bytes = p->rx_bytes;
@@ -165,12 +172,34 @@ fill_derp(struct netd *nd)
 	return &ds;
 }
 
+static void
+fill_disco(const struct disco_counters *c, Pm__DiscoCounters *out)
+{
+	out->rx_ping = c->rx_ping;
+	out->rx_pong = c->rx_pong;
+	out->rx_call_me_maybe = c->rx_call_me_maybe;
+	out->tx_ping = c->tx_ping;
+	out->tx_pong = c->tx_pong;
+	out->tx_call_me_maybe = c->tx_call_me_maybe;
+	out->rx_unknown_key = c->rx_unknown_key;
+	out->rx_bad_box = c->rx_bad_box;
+	out->rx_bad_msg = c->rx_bad_msg;
+	out->rx_derp_mismatch = c->rx_derp_mismatch;
+	out->rx_cmm_not_derp = c->rx_cmm_not_derp;
+	out->rx_pong_unknown = c->rx_pong_unknown;
+	out->rx_stun_unhandled = c->rx_stun_unhandled;
+	out->ping_timeouts = c->ping_timeouts;
+	out->path_direct = c->path_direct;
+	out->path_derp = c->path_derp;
+}
+
 int
 netd_wg_status(struct netd *nd, uint64_t id)
 {
 	static struct reply_buf buf;
 	Pm__WgStatusReply rep = PM__WG_STATUS_REPLY__INIT;
 	Pm__WgCounters ctr = PM__WG_COUNTERS__INIT;
+	Pm__DiscoCounters dc = PM__DISCO_COUNTERS__INIT;
 	struct wg_device *dev = &nd->wg.dev;
 	int r = 0;
 
@@ -207,6 +236,8 @@ netd_wg_status(struct netd *nd, uint64_t id)
 	rep.derp = fill_derp(nd);
 	fill_counters(&nd->wg.ctr, &ctr);
 	ctr.rx_filtered = nd->filter.dropped;
+	fill_disco(&disco_ctr, &dc);
+	ctr.disco = &dc;
 	rep.counters = &ctr;
 	return send_reply(nd, &rep);
 }

@@ -20,6 +20,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (api_parse_request((const char *)data, size, &req, err,
 	    sizeof(err)) == 0 && (unsigned)req.op >= API_OP_MAX)
 		__builtin_trap();
+	{
+		char node[256];
+		long ms;
+
+		if (api_parse_ping((const char *)data, size, node, sizeof(node),
+		    &ms, err, sizeof(err)) == 0 && (ms < 1 || ms > 60000 ||
+		    node[0] == '\0'))
+			__builtin_trap();
+	}
 	/* `up`/`set` arguments: the prefs object, as control.c reads it. */
 	root = json_loadb((const char *)data, size, 0, NULL);
 	prefs = json_object_get(root, "prefs");

@@ -8,11 +8,11 @@ Topology (documentation addresses, all inside namespaces):
         |-- netns b: 192.0.2.12    nftables: UDP to/from a dropped
         `-- netns c: 192.0.2.13    no filter
 
-a and b each report their direct endpoint, but no WireGuard handshake
-goes through: after REKEY_TIMEOUT netd sends through the peer's home
-DERP region (NetInfo.PreferredDERP, which ctrld reports from the DERP
-map), and the other side's endpoint follows the authenticated packets.
-a-c and b-c stay direct.  Disco-based path upgrade is not implemented.
+a and b each report their direct endpoint, but no disco ping between
+them gets a pong: they stay on the peer's home DERP region
+(NetInfo.PreferredDERP, which ctrld reports from the DERP map), where
+every peer with a disco key starts.  a-c and b-c go direct (test_disco.py
+covers the upgrade and the fallback).
 """
 import hashlib
 import ipaddress

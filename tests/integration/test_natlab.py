@@ -15,10 +15,8 @@ One lab for the module (starting five suites is the slow part):
 "Direct" and "relay" are read from `privmesh status --json` (per-peer
 `path`: "direct IP:port" or 'relay "code"').
 
-DISCO_MERGED: the easy-easy upgrade and the fall back after a cut need
-disco (path discovery and selection), which lands on another branch.  Until
-it is merged, the two tests that need it are skipped; set it to True then.
-Everything else passes without it.
+The easy-easy upgrade and the fall back after a cut rest on netcheck (STUN
+endpoints) and disco (path discovery and selection).
 """
 import os
 import sys
@@ -31,10 +29,6 @@ from natlab import (Lab, punch, stun_mappings, transfer,  # noqa: E402
                     wait_path)
 from pmtest import wait_for  # noqa: E402
 from test_testderp import DerpClient  # noqa: E402
-
-DISCO_MERGED = False
-needs_disco = pytest.mark.skipif(
-    not DISCO_MERGED, reason="needs disco path selection: set DISCO_MERGED")
 
 HOME, OTHER = 901, 902
 F_SEND = 0x04
@@ -163,7 +157,6 @@ def test_udp_blocked_node_works_through_derp(lab):
     assert "udp counter packets 0 " not in out, out
 
 
-@needs_disco
 def test_easy_easy_pair_goes_direct_within_10s(lab):
     e1, e2 = lab.n["e1"], lab.n["e2"]
     t0 = time.monotonic()
@@ -177,7 +170,6 @@ def test_easy_easy_pair_goes_direct_within_10s(lab):
     assert out is None or f"via {e2.public}:41641" in out, out
 
 
-@needs_disco
 def test_cutting_the_direct_path_moves_a_tcp_stream_to_derp(lab):
     e1, e2 = lab.n["e1"], lab.n["e2"]
     wait_path(e1, e2, lambda p: p.startswith("direct "), 15)

@@ -66,12 +66,52 @@ test_operator(void **state)
 	assert_true(api_peer_is_operator(&other, true, 995));
 }
 
+/* `ping`: anyone may ask; a node and an optional timeout in range. */
+static int
+ping(const char *s, char *node, long *ms, char *err)
+{
+	return api_parse_ping(s, strlen(s), node, 64, ms, err, 128);
+}
+
+static void
+test_ping(void **state)
+{
+	struct api_request req;
+	char node[64], err[128];
+	long ms = 0;
+
+	(void)state;
+	assert_int_equal(parse("{\"op\":\"ping\",\"node\":\"b\"}", &req,
+	    err), 0);
+	assert_int_equal(req.op, API_OP_PING);
+	assert_false(api_op_writes(req.op));
+	assert_int_equal(ping("{\"op\":\"ping\",\"node\":\"100.64.0.2\"}",
+	    node, &ms, err), 0);
+	assert_string_equal(node, "100.64.0.2");
+	assert_int_equal(ms, API_PING_DEFAULT_MS);
+	assert_int_equal(ping("{\"node\":\"b\",\"timeout_ms\":60000}", node,
+	    &ms, err), 0);
+	assert_int_equal(ms, 60000);
+	assert_int_equal(ping("{\"node\":\"b\",\"timeout_ms\":60001}", node,
+	    &ms, err), -EINVAL);
+	assert_int_equal(ping("{\"node\":\"b\",\"timeout_ms\":0}", node,
+	    &ms, err), -EINVAL);
+	assert_int_equal(ping("{\"node\":\"b\",\"timeout_ms\":\"5s\"}",
+	    node, &ms, err), -EINVAL);
+	assert_int_equal(ping("{\"node\":\"\"}", node, &ms, err), -EINVAL);
+	assert_int_equal(ping("{\"node\":7}", node, &ms, err), -EINVAL);
+	/* Longer than the caller's buffer: refused, not cut. */
+	assert_int_equal(ping("{\"node\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}", node, &ms, err), -EINVAL);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_operator),
+		cmocka_unit_test(test_ping),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
