@@ -10,7 +10,7 @@ One lab for the module (starting five suites is the slow part):
             HomeDERP, and STUN from port 41641 to the other region
             dropped), so h1 and h2 each send to the other's home region
     u       a firewall dropping all UDP
-    p1, p2  no NAT (public addresses): direct without disco
+    p1, p2  no NAT (public addresses)
 
 "Direct" and "relay" are read from `privmesh status --json` (per-peer
 `path`: "direct IP:port" or 'relay "code"').
@@ -128,7 +128,7 @@ def test_nodes_with_different_home_regions_talk_through_derp(lab):
 def test_hard_hard_pair_stays_on_derp_and_works(lab):
     h1, h2 = lab.n["h1"], lab.n["h2"]
     wait_for(lambda: h1.ping(h2), 40, "h1 pings h2")
-    # Long enough for disco (when merged) to have tried every endpoint.
+    # Long enough for disco to have tried every endpoint.
     end = time.time() + 8
     while time.time() < end:
         for a, b in ((h1, h2), (h2, h1)):
@@ -138,7 +138,7 @@ def test_hard_hard_pair_stays_on_derp_and_works(lab):
     intact(h1, h2)
     intact(h2, h1)
     assert relayed(h1.path_to(h2)) and relayed(h2.path_to(h1))
-    out = h1.pm_ping(h2)            # None until `privmesh ping` exists
+    out = h1.pm_ping(h2)
     assert out is None or "via DERP(" in out, out
 
 
@@ -187,9 +187,9 @@ def test_cutting_the_direct_path_moves_a_tcp_stream_to_derp(lab):
 
 
 def test_cutting_a_public_pair_moves_a_tcp_stream_to_derp(lab):
-    """The same cut between two nodes that are direct without disco: today
-    WireGuard's own retry falls back to the peer's home region (about
-    20 s); with disco it is faster."""
+    """The same cut between two nodes with public addresses (direct with
+    no hole punching): disco stops trusting the direct path and moves the
+    stream to DERP."""
     p1, p2 = lab.n["p1"], lab.n["p2"]
     wait_for(lambda: p1.ping(p2), 20, "p1 pings p2")
     wait_path(p1, p2, lambda p: p == f"direct {p2.public}:41641", 10)
