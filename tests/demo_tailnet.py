@@ -1,11 +1,14 @@
-"""A local demo tailnet: the test control server and three privmesh nodes,
-each in its own network namespace, joined with a pre-auth key; prints each
-node's `privmesh status` and pings across the tailnet.
+"""A local demo tailnet: the test control server, a DERP relay with STUN
+and three privmesh nodes, each in its own network namespace, joined with a
+pre-auth key; prints `privmesh netcheck`, `privmesh ping` (disco: the first
+pong may come through the relay, then the direct path), `privmesh status`
+and pings across the tailnet.
 
 Run by ./demo.sh (after it installed and built everything) and by the test
 suite.  Everything lives in namespaces this script creates and deletes:
 
-    netns ctl:  br0 192.0.2.1/24, tests/testcontrol on 192.0.2.1:8080
+    netns ctl:  br0 192.0.2.1/24, tests/testcontrol on 192.0.2.1:8080,
+                tests/testderp (DERP over TLS, STUN on 3478) on 192.0.2.1
         |-- veth -- node-a  192.0.2.11
         |-- veth -- node-b  192.0.2.12
         `-- veth -- node-c  192.0.2.13
@@ -13,7 +16,8 @@ suite.  Everything lives in namespaces this script creates and deletes:
   /usr/bin/python3 tests/demo_tailnet.py [--keep]
 
 --keep leaves the tailnet up until Ctrl-C and says how to talk to each node.
-Exit status 0 only if every node saw the other two and every ping answered.
+Exit status 0 only if every node saw the other two, every ping answered
+and the disco ping ended on a direct path.
 """
 import ipaddress
 import os
@@ -26,6 +30,7 @@ sys.path.insert(0, os.path.join(HERE, "integration"))
 sys.path.insert(0, os.path.dirname(HERE))
 from pmtest import CLI, Netns, Suite, sh  # noqa: E402
 from tests.testcontrol.harness import TestControl  # noqa: E402
+from tests.testderp import TestDerp, certs  # noqa: E402
 
 NAMES = ("a", "b", "c")
 
@@ -60,6 +65,17 @@ def build_lab(made):
     return ctl
 
 
+def derp_map(d):
+    """One region on the lab's relay; its certificate is pinned."""
+    return {"Regions": {"900": {
+        "RegionID": 900, "RegionCode": "demo", "RegionName": "Demo relay",
+        "Nodes": [{"Name": "900a", "RegionID": 900, "HostName": "derp.test",
+                   "IPv4": "192.0.2.1", "IPv6": "none",
+                   "DERPPort": d.tls_port, "STUNPort": d.stun_port,
+                   "CertName": "sha256-raw:" +
+                   certs.leaf_sha256(d.cert_pem)}]}}}
+
+
 def add_node(ctl, i, name, made):
     ns = Netns()
     made.append(ns)
@@ -78,11 +94,14 @@ def show(title, text):
 
 def main():
     keep = "--keep" in sys.argv[1:]
-    made, suites, tc = [], [], None
+    made, suites, tc, d = [], [], None, None
     ok = True
     try:
         ctl = build_lab(made)
-        tc = TestControl(addr="192.0.2.1:8080", ns=ctl.name, keepalive=5.0)
+        d = TestDerp(ns=ctl.name, addr="192.0.2.1", http_port=None,
+                     tls_port=0, stun_port=3478).start()
+        tc = TestControl(addr="192.0.2.1:8080", ns=ctl.name, keepalive=5.0,
+                         derpmap=derp_map(d))
         tc.start()
         key = tc.preauth_key(user="demo", reusable=True)
         print(f"control server {tc.url} (netns {ctl.name}), pre-auth key "
@@ -119,6 +138,10 @@ def main():
                           f"{'ok' if r.returncode == 0 else 'FAILED'}  "
                           f"{' | '.join(line)}", flush=True)
                     ok = ok and r.returncode == 0
+        show(f"{host}: privmesh netcheck", s.cli("netcheck").stdout)
+        r = s.cli("ping", "-c", "10", "node-b", check=False)
+        show(f"{host}: privmesh ping node-b", r.stdout + r.stderr)
+        ok = ok and r.returncode == 0 and " via 192.0.2.12:" in r.stdout
         show(f"{host}: privmesh status", s.cli("status").stdout)
         r = ns.run("dig", "+short", "+time=2", "+tries=1", "@100.100.100.100",
                    "node-b.tailnet.test", "A", "node-b.tailnet.test", "AAAA",
@@ -142,10 +165,12 @@ def main():
             s.cleanup()
         if tc is not None:
             tc.cleanup()
+        if d is not None:
+            d.stop()
         for ns in made:
             ns.delete()
     print("\ndemo: " + ("every node reached every other over the tailnet"
-                        if ok else "some pings FAILED"))
+                        if ok else "some pings FAILED or stayed relayed"))
     return 0 if ok else 1
 
 
