@@ -28,9 +28,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "integration"))
 sys.path.insert(0, os.path.dirname(HERE))
-from pmtest import CLI, Netns, Suite, sh  # noqa: E402
-from tests.testcontrol.harness import TestControl  # noqa: E402
-from tests.testderp import TestDerp, certs  # noqa: E402
+from bridgelab import BridgeLab  # noqa: E402
+from pmtest import CLI  # noqa: E402
 
 NAMES = ("a", "b", "c")
 
@@ -56,61 +55,22 @@ def tailnet_ips(suite):
             for a in backend(suite)["self"]["addresses"]]
 
 
-def build_lab(made):
-    ctl = Netns()
-    made.append(ctl)
-    ctl.run("ip", "link", "add", "br0", "type", "bridge")
-    ctl.run("ip", "addr", "add", "192.0.2.1/24", "dev", "br0")
-    ctl.run("ip", "link", "set", "br0", "up")
-    return ctl
-
-
-def derp_map(d):
-    """One region on the lab's relay; its certificate is pinned."""
-    return {"Regions": {"900": {
-        "RegionID": 900, "RegionCode": "demo", "RegionName": "Demo relay",
-        "Nodes": [{"Name": "900a", "RegionID": 900, "HostName": "derp.test",
-                   "IPv4": "192.0.2.1", "IPv6": "none",
-                   "DERPPort": d.tls_port, "STUNPort": d.stun_port,
-                   "CertName": "sha256-raw:" +
-                   certs.leaf_sha256(d.cert_pem)}]}}}
-
-
-def add_node(ctl, i, name, made):
-    ns = Netns()
-    made.append(ns)
-    host = f"pmdemo{name}{os.getpid() % 10000}"
-    sh("ip", "-n", ctl.name, "link", "add", host, "type", "veth",
-       "peer", "name", "eth0", "netns", ns.name)
-    ctl.run("ip", "link", "set", host, "master", "br0", "up")
-    ns.run("ip", "addr", "add", f"192.0.2.{11 + i}/24", "dev", "eth0")
-    ns.run("ip", "link", "set", "eth0", "up")
-    return ns, Suite(ns).start()
-
-
 def show(title, text):
     print(f"\n--- {title} ---\n{text.rstrip()}", flush=True)
 
 
 def main():
     keep = "--keep" in sys.argv[1:]
-    made, suites, tc, d = [], [], None, None
+    lab = BridgeLab(NAMES, "pmdemo", stun=True, code="demo",
+                    name="Demo relay")
     ok = True
     try:
-        ctl = build_lab(made)
-        d = TestDerp(ns=ctl.name, addr="192.0.2.1", http_port=None,
-                     tls_port=0, stun_port=3478).start()
-        tc = TestControl(addr="192.0.2.1:8080", ns=ctl.name, keepalive=5.0,
-                         derpmap=derp_map(d))
-        tc.start()
+        lab.start()
+        tc = lab.tc
         key = tc.preauth_key(user="demo", reusable=True)
-        print(f"control server {tc.url} (netns {ctl.name}), pre-auth key "
-              f"{key}", flush=True)
-        nodes = []
-        for i, name in enumerate(NAMES):
-            ns, s = add_node(ctl, i, name, made)
-            suites.append(s)
-            nodes.append((f"node-{name}", ns, s))
+        print(f"control server {tc.url} (netns {lab.ctl.name}), pre-auth "
+              f"key {key}", flush=True)
+        nodes = [(n.hostname, n.ns, n.suite) for n in lab.nodes]
         for host, ns, s in nodes:
             r = s.cli("up", "--login-server", tc.url, "--auth-key", key,
                       "--hostname", host, "--timeout", "30", check=False)
@@ -161,14 +121,10 @@ def main():
             except KeyboardInterrupt:
                 pass
     finally:
-        for s in suites:
-            s.cleanup()
-        if tc is not None:
-            tc.cleanup()
-        if d is not None:
-            d.stop()
-        for ns in made:
-            ns.delete()
+        bad = lab.close(False)
+        for ln in bad:
+            print("sanitizer: " + ln)
+        ok = ok and not bad
     print("\ndemo: " + ("every node reached every other over the tailnet"
                         if ok else "some pings FAILED or stayed relayed"))
     return 0 if ok else 1

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import sys
 import time
 import uuid
 
@@ -221,3 +222,30 @@ def wait_for(pred, timeout=10, what="condition"):
             return v
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def call_failed(request):
+    """Whether the test a fixture serves failed (conftest records it)."""
+    rep = getattr(request.node, "rep_call", None)
+    return rep is not None and rep.failed
+
+
+def sanitizer_reports(text):
+    """ASan/UBSan report lines in a log: any fails the test."""
+    return [ln for ln in text.splitlines()
+            if "runtime error:" in ln or "ERROR: AddressSanitizer" in ln]
+
+
+def stop_suites(suites, failed):
+    """Stops and removes each suite, its log on stderr if the test failed;
+    returns the sanitizer reports found in the logs."""
+    bad = []
+    for s in suites:
+        if failed:
+            sys.stderr.write("---- privd log ----\n" + s.logs())
+        try:
+            s.stop()
+        finally:
+            bad += sanitizer_reports(s.logs())
+            s.cleanup()
+    return bad

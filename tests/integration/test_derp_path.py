@@ -15,134 +15,35 @@ every peer with a disco key starts.  a-c and b-c go direct (test_disco.py
 covers the upgrade and the fallback).
 """
 import hashlib
-import ipaddress
 import os
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from pmtest import Netns, Suite, sh, wait_for  # noqa: E402
-from tests.testcontrol.harness import TestControl  # noqa: E402
-from tests.testderp import TestDerp, certs  # noqa: E402
+from bridgelab import BridgeLab, drop_udp_between, node_key  # noqa: E402
+from bridgelab import udp_dropped  # noqa: E402
+from pmtest import call_failed, wait_for  # noqa: E402
 
 NAMES = ("a", "b", "c")
 
 
-class Node:
-    def __init__(self, name, ns, suite, underlay):
-        self.name, self.ns, self.suite, self.underlay = name, ns, suite, underlay
-
-    @property
-    def hostname(self):
-        return "node-" + self.name
-
-    def backend(self):
-        return self.suite.status()["backend"]
-
-    def addr(self, version):
-        return [ipaddress.ip_interface(x).ip
-                for x in self.backend()["self"]["addresses"]
-                if ipaddress.ip_interface(x).version == version][0]
-
-    def path_to(self, other):
-        for p in self.backend()["peers"]:
-            if p["hostname"] == other.hostname:
-                return p.get("path")
-        return None
-
-    def ping(self, addr, count=1, wait=1):
-        return self.ns.run("ping", "-c", str(count), "-W", str(wait),
-                           str(addr), check=False).returncode == 0
-
-
-def drop_udp_between(ns, other_ip):
-    t = ("inet", "pmtest_block")
-    ns.run("nft", "add", "table", *t)
-    ns.run("nft", "add", "chain", *t, "out", "{ type filter hook output "
-           "priority 0 ; }")
-    ns.run("nft", "add", "chain", *t, "in", "{ type filter hook input "
-           "priority 0 ; }")
-    ns.run("nft", "add", "rule", *t, "out", "ip", "daddr", other_ip,
-           "meta", "l4proto", "udp", "counter", "drop")
-    ns.run("nft", "add", "rule", *t, "in", "ip", "saddr", other_ip,
-           "meta", "l4proto", "udp", "counter", "drop")
-
-
-def udp_dropped(ns):
-    out = ns.run("nft", "list", "table", "inet", "pmtest_block").stdout
-    return sum(int(x) for x in re.findall(r"packets (\d+)", out))
-
-
 @pytest.fixture
 def derp_net(request):
-    ctl = Netns()
-    made, suites = [ctl], []
-    tc = d = None
+    lab = BridgeLab(NAMES, "pmdp")
     try:
-        ctl.run("ip", "link", "add", "br0", "type", "bridge")
-        ctl.run("ip", "addr", "add", "192.0.2.1/24", "dev", "br0")
-        ctl.run("ip", "link", "set", "br0", "up")
-        d = TestDerp(ns=ctl.name, addr="192.0.2.1", http_port=None,
-                     tls_port=0, stun_port=None).start()
-        dmap = {"Regions": {"900": {
-            "RegionID": 900, "RegionCode": "test", "RegionName": "Test",
-            "Nodes": [{"Name": "900a", "RegionID": 900,
-                       "HostName": "derp.test", "IPv4": "192.0.2.1",
-                       "IPv6": "none", "DERPPort": d.tls_port,
-                       "STUNPort": -1, "CertName": "sha256-raw:" +
-                       certs.leaf_sha256(d.cert_pem)}]}}}
-        tc = TestControl(addr="192.0.2.1:8080", ns=ctl.name, keepalive=2.0,
-                         derpmap=dmap)
-        tc.start()
-        nodes = []
-        for i, name in enumerate(NAMES):
-            ns = Netns()
-            made.append(ns)
-            host = f"pmdp{name}{os.getpid() % 10000}"
-            sh("ip", "-n", ctl.name, "link", "add", host, "type", "veth",
-               "peer", "name", "eth0", "netns", ns.name)
-            ctl.run("ip", "link", "set", host, "master", "br0", "up")
-            underlay = f"192.0.2.{11 + i}"
-            ns.run("ip", "addr", "add", underlay + "/24", "dev", "eth0")
-            ns.run("ip", "link", "set", "eth0", "up")
-            s = Suite(ns)
-            s.start()
-            suites.append(s)
-            nodes.append(Node(name, ns, s, underlay))
-        drop_udp_between(nodes[0].ns, nodes[1].underlay)
-        drop_udp_between(nodes[1].ns, nodes[0].underlay)
-        key = tc.preauth_key(user="alice", reusable=True)
-        for n in nodes:
-            n.suite.cli("up", "--login-server", tc.url, "--auth-key", key,
-                        "--hostname", n.hostname, "--timeout", "20")
-        yield tc, d, nodes
+        lab.start()
+        a, b, _ = lab.nodes
+        drop_udp_between(a.ns, b.underlay)
+        drop_udp_between(b.ns, a.underlay)
+        lab.up()
+        yield lab.tc, lab.derp, lab.nodes
     finally:
-        failed = getattr(request.node, "rep_call", None)
-        bad = []
-        for s in suites:
-            if failed is not None and failed.failed:
-                sys.stderr.write("---- privd log ----\n" + s.logs())
-            s.stop()
-            bad += [ln for ln in s.logs().splitlines()
-                    if "runtime error:" in ln or
-                    "ERROR: AddressSanitizer" in ln]
-            s.cleanup()
-        if tc is not None:
-            tc.cleanup()
-        if d is not None:
-            d.stop()
-        for ns in made:
-            ns.delete()
+        bad = lab.close(call_failed(request))
         assert not bad, "\n".join(bad)
-
-
-def node_key(tc, n):
-    return bytes.fromhex(tc.node(n.hostname)["node_key"].split(":", 1)[1])
 
 
 def transfer(src, dst, size=10 << 20):

@@ -15,7 +15,6 @@ and traffic moves to DERP; the stream arrives intact.  A fake peer's
 disco garbage (unknown sender key, a box that does not open) is counted
 and ignored.
 """
-import hashlib
 import os
 import subprocess
 import sys
@@ -26,10 +25,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from pmtest import Netns, Suite, sh, wait_for  # noqa: E402
-from test_derp_path import Node, drop_udp_between, node_key  # noqa: E402
-from tests.testcontrol.harness import TestControl  # noqa: E402
-from tests.testderp import TestDerp, certs  # noqa: E402
+from bridgelab import BridgeLab, drop_udp_between, node_key  # noqa: E402
+from pmtest import call_failed, wait_for  # noqa: E402
 
 NAMES = ("a", "b")
 PING_RE_DERP = "via DERP(test) in "
@@ -48,63 +45,14 @@ def unblock(nodes):
 
 @pytest.fixture
 def disco_net(request):
-    ctl = Netns()
-    made, suites = [ctl], []
-    tc = d = None
+    lab = BridgeLab(NAMES, "pmds")
     try:
-        ctl.run("ip", "link", "add", "br0", "type", "bridge")
-        ctl.run("ip", "addr", "add", "192.0.2.1/24", "dev", "br0")
-        ctl.run("ip", "link", "set", "br0", "up")
-        d = TestDerp(ns=ctl.name, addr="192.0.2.1", http_port=None,
-                     tls_port=0, stun_port=None).start()
-        dmap = {"Regions": {"900": {
-            "RegionID": 900, "RegionCode": "test", "RegionName": "Test",
-            "Nodes": [{"Name": "900a", "RegionID": 900,
-                       "HostName": "derp.test", "IPv4": "192.0.2.1",
-                       "IPv6": "none", "DERPPort": d.tls_port,
-                       "STUNPort": -1, "CertName": "sha256-raw:" +
-                       certs.leaf_sha256(d.cert_pem)}]}}}
-        tc = TestControl(addr="192.0.2.1:8080", ns=ctl.name, keepalive=2.0,
-                         derpmap=dmap)
-        tc.start()
-        nodes = []
-        for i, name in enumerate(NAMES):
-            ns = Netns()
-            made.append(ns)
-            host = f"pmds{name}{os.getpid() % 10000}"
-            sh("ip", "-n", ctl.name, "link", "add", host, "type", "veth",
-               "peer", "name", "eth0", "netns", ns.name)
-            ctl.run("ip", "link", "set", host, "master", "br0", "up")
-            underlay = f"192.0.2.{11 + i}"
-            ns.run("ip", "addr", "add", underlay + "/24", "dev", "eth0")
-            ns.run("ip", "link", "set", "eth0", "up")
-            s = Suite(ns)
-            s.start()
-            suites.append(s)
-            nodes.append(Node(name, ns, s, underlay))
-        block(nodes)
-        key = tc.preauth_key(user="alice", reusable=True)
-        for n in nodes:
-            n.suite.cli("up", "--login-server", tc.url, "--auth-key", key,
-                        "--hostname", n.hostname, "--timeout", "20")
-        yield ctl, tc, d, nodes
+        lab.start()
+        block(lab.nodes)
+        lab.up()
+        yield lab.ctl, lab.tc, lab.derp, lab.nodes
     finally:
-        failed = getattr(request.node, "rep_call", None)
-        bad = []
-        for s in suites:
-            if failed is not None and failed.failed:
-                sys.stderr.write("---- privd log ----\n" + s.logs())
-            s.stop()
-            bad += [ln for ln in s.logs().splitlines()
-                    if "runtime error:" in ln or
-                    "ERROR: AddressSanitizer" in ln]
-            s.cleanup()
-        if tc is not None:
-            tc.cleanup()
-        if d is not None:
-            d.stop()
-        for ns in made:
-            ns.delete()
+        bad = lab.close(call_failed(request))
         assert not bad, "\n".join(bad)
 
 

@@ -24,7 +24,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from pmtest import Netns, Suite, sh, wait_for  # noqa: E402
+from pmtest import Netns, Suite, call_failed, sh, stop_suites  # noqa: E402
+from pmtest import wait_for  # noqa: E402
 from tests.testcontrol.harness import TestControl  # noqa: E402
 
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
@@ -104,18 +105,10 @@ def tailnet(request):
                         "--hostname", n.hostname, "--timeout", "20")
         yield tc, nodes
     finally:
-        failed = getattr(request.node, "rep_call", None)
-        bad = []
-        for s in suites:
-            if failed is not None and failed.failed:
-                sys.stderr.write("---- privd log ----\n" + s.logs())
-            s.stop()
-            bad += [ln for ln in s.logs().splitlines()
-                    if "runtime error:" in ln or
-                    "ERROR: AddressSanitizer" in ln]
-            s.cleanup()
+        failed = call_failed(request)
+        bad = stop_suites(suites, failed)
         if tc is not None:
-            if failed is not None and failed.failed:
+            if failed:
                 sys.stderr.write("---- testcontrol ----\n" + tc.logs())
             tc.cleanup()
         for ns in made_ns:
