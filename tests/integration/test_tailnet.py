@@ -24,6 +24,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+import bridgelab  # noqa: E402
 from pmtest import Netns, Suite, call_failed, sh, stop_suites  # noqa: E402
 from pmtest import wait_for  # noqa: E402
 from tests.testcontrol.harness import TestControl  # noqa: E402
@@ -33,23 +34,10 @@ TSULA = ipaddress.ip_network("fd7a:115c:a1e0::/48")
 NAMES = ("a", "b", "c")
 
 
-class Node:
-    def __init__(self, name, ns, suite, underlay):
-        self.name, self.ns, self.suite, self.underlay = name, ns, suite, underlay
-
-    @property
-    def hostname(self):
-        return "node-" + self.name
-
-    def backend(self):
-        return self.suite.status()["backend"]
-
+class Node(bridgelab.Node):
     def addrs(self):
         return [ipaddress.ip_interface(x).ip
                 for x in self.backend()["self"]["addresses"]]
-
-    def addr(self, version):
-        return [a for a in self.addrs() if a.version == version][0]
 
     def peer_names(self):
         return sorted(p["hostname"] for p in self.backend()["peers"])
@@ -57,11 +45,6 @@ class Node:
     def wg_keys(self):
         wg = self.suite.status().get("wireguard") or {}
         return sorted(p["public_key"] for p in wg.get("peers", []))
-
-    def ping(self, addr, count=1, wait=1):
-        r = self.ns.run("ping", "-c", str(count), "-W", str(wait), str(addr),
-                        check=False)
-        return r.returncode == 0
 
 
 def b64_nodekey(text):
