@@ -167,7 +167,9 @@ dp_sent_add(struct disco_path *p, const uint8_t txid[DISCO_TXID_LEN],
 	s->at = now;
 	s->purpose = (uint8_t)purpose;
 	s->cli_id = cli_id;
-	if ((i = find_cand(p, to)) >= 0)
+	/* A CLI ping does not hold back discovery's next round (magicsock's
+	 * startDiscoPingLocked leaves lastPing alone for pingCLI). */
+	if (purpose != DP_CLI && (i = find_cand(p, to)) >= 0)
 		p->cand[i].last_ping = now;
 	if (purpose == DP_HEARTBEAT)
 		p->last_heartbeat = now;

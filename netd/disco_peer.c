@@ -601,15 +601,20 @@ disco_peer_cli_ping(struct netd *nd, const uint8_t key[32], uint64_t id,
 		return -EOPNOTSUPP;
 	if ((p = activate(d)) == NULL)
 		return -ENOMEM;
-	if ((ap = dp_send_addr(p, now)) != NULL) {
+	/* As magicsock's cliPing: through DERP unless a direct path is
+	 * trusted, to that path or else to every candidate; then the peer
+	 * counts as active, so the next tick runs discovery (pings and
+	 * CallMeMaybe) and a ping alone can take a pair direct. */
+	if ((ap = dp_send_addr(p, now)) != NULL)
 		send_ping(d, ap, now, DP_CLI, id);
-		return 0;
+	else {
+		for (int i = 0; i < p->ncand; i++)
+			send_ping(d, &p->cand[i].ap, now, DP_CLI, id);
+		if (np->derp_region != 0) {
+			dp_derp_addr(&derp, np->derp_region);
+			send_ping(d, &derp, now, DP_CLI, id);
+		}
 	}
-	for (int i = 0; i < p->ncand; i++)
-		send_ping(d, &p->cand[i].ap, now, DP_CLI, id);
-	if (np->derp_region != 0) {
-		dp_derp_addr(&derp, np->derp_region);
-		send_ping(d, &derp, now, DP_CLI, id);
-	}
+	p->last_send = now;
 	return 0;
 }

@@ -136,14 +136,10 @@ class LabNode:
 
     def pm_ping(self, other):
         """`privmesh ping -c 1` to other's name: its stdout ("pong from
-        ... via DERP(r1) in ..." or "... via 203.0.113.12:41641 in ..."),
-        or None while the CLI has no such command (it answers with its
-        usage).  Needs a pong."""
+        ... via DERP(r1) in ..." or "... via 203.0.113.12:41641 in ...").
+        Needs a pong."""
         r = self.suite.cli("ping", "-c", "1", other.hostname, check=False)
         usage = r.stderr + r.stdout
-        if r.returncode == 2 and usage.startswith("usage:") and \
-                "\n  ping" not in usage:
-            return None
         # Like `tailscale ping`, it fails ("direct connection not
         # established") when the pongs came only through DERP.
         assert "pong from " in r.stdout, f"privmesh ping: {usage}"
