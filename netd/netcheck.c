@@ -69,8 +69,8 @@ static struct {
 	bool		 next_full, v6_ok;
 	uint64_t	 waiters[WAITERS_MAX];
 	size_t		 nwait;
-	/* Counters, in the report log line. */
-	uint64_t	 runs, tx, tx_errors, rx, rx_ignored, rx_bad, no_addr;
+	/* Counters, in the report log line and status. */
+	struct nc_counters ctr;
 } nc = { .next_full = true, .v6_ok = true };
 
 static void	finish(struct netd *);
@@ -116,7 +116,7 @@ add_probe(uint32_t region, uint32_t set, bool v6, uint64_t at,
 	p = &nc.p[nc.np];
 	memset(p, 0, sizeof(*p));
 	if (!node_addr(n, v6, &p->dst)) {
-		nc.no_addr++;
+		nc.ctr.no_addr++;
 		return 0;
 	}
 	p->region = region;
@@ -315,7 +315,10 @@ start(struct netd *nd)
 	nc.running = true;
 	nc.start = now;
 	nc.stop_at = 0;
-	nc.runs++;
+	if (nc.full)
+		nc.ctr.runs_full++;
+	else
+		nc.ctr.runs_incremental++;
 	arm(nd);
 }
 
@@ -330,11 +333,11 @@ send_probe(struct netd *nd, struct probe *p)
 	stun_build_request(req, p->txid);
 	p->sent = wg_now_ns();
 	p->state = P_SENT;
-	nc.tx++;
+	nc.ctr.tx++;
 	if (sendto(nd->wg.udp_fd, req, sizeof(req), 0, (struct sockaddr *)&ss,
 	    sl) == (ssize_t)sizeof(req))
 		return;
-	nc.tx_errors++;
+	nc.ctr.tx_errors++;
 	/* No route over the family: not "lost UDP" (TreatAsLostUDP). */
 	if (p->v6 && (errno == ENETUNREACH || errno == EADDRNOTAVAIL ||
 	    errno == EAFNOSUPPORT))
@@ -457,16 +460,16 @@ netcheck_stun_input(struct netd *nd, const uint8_t *pkt, size_t len,
 	enum stun_err e;
 
 	if (!nc.running || ipport_from_sockaddr(&from, src, srclen) < 0) {
-		nc.rx_ignored++;
+		nc.ctr.rx_ignored++;
 		return;
 	}
 	if ((e = stun_parse_response(pkt, len, NULL, txid, &mapped)) !=
 	    STUN_OK) {
 		/* A request (someone probing us) is not ours to answer. */
 		if (e == STUN_ERR_NOT_SUCCESS)
-			nc.rx_ignored++;
+			nc.ctr.rx_ignored++;
 		else
-			nc.rx_bad++;
+			nc.ctr.rx_bad++;
 		return;
 	}
 	for (size_t i = 0; i < nc.np; i++) {
@@ -478,7 +481,7 @@ netcheck_stun_input(struct netd *nd, const uint8_t *pkt, size_t len,
 		if (memcmp(&p->dst, &from, sizeof(from)) != 0)
 			break;		/* right ID, wrong sender */
 		p->state = P_CANCELLED;	/* one answer per request */
-		nc.rx++;
+		nc.ctr.rx++;
 		if (nc_add_latency(&nc.cur, p->region, &mapped,
 		    wg_now_ns() - p->sent) < 0)
 			log_warnx("netcheck: out of memory for a latency");
@@ -496,7 +499,7 @@ netcheck_stun_input(struct netd *nd, const uint8_t *pkt, size_t len,
 		arm(nd);
 		return;
 	}
-	nc.rx_ignored++;
+	nc.ctr.rx_ignored++;
 }
 
 /* ---- results ---- */
@@ -610,9 +613,11 @@ log_report(const struct netd *nd)
 	    "%llu, nodes without address %llu)", nc.full ? "full" :
 	    "incremental", r->udp, g4, g6, r->varies == NC_TRUE ? "true" :
 	    r->varies == NC_FALSE ? "false" : "?", r->preferred, lat,
-	    (unsigned long long)nc.tx, (unsigned long long)nc.rx,
-	    (unsigned long long)nc.rx_ignored, (unsigned long long)nc.rx_bad,
-	    (unsigned long long)nc.tx_errors, (unsigned long long)nc.no_addr);
+	    (unsigned long long)nc.ctr.tx, (unsigned long long)nc.ctr.rx,
+	    (unsigned long long)nc.ctr.rx_ignored,
+	    (unsigned long long)nc.ctr.rx_bad,
+	    (unsigned long long)nc.ctr.tx_errors,
+	    (unsigned long long)nc.ctr.no_addr);
 }
 
 static void
@@ -684,6 +689,12 @@ netcheck_request(struct netd *nd, uint64_t id)
 		start(nd);
 	}
 	return 0;
+}
+
+const struct nc_counters *
+netcheck_counters(void)
+{
+	return &nc.ctr;
 }
 
 uint32_t

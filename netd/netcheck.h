@@ -107,6 +107,15 @@ void	nc_history_free(struct nc_history *);
 
 /* netcheck.c */
 struct netd;
+
+/* Since netd started; WgStatusReply.netcheck. */
+struct nc_counters {
+	uint64_t	 runs_full, runs_incremental;
+	uint64_t	 tx, tx_errors;		/* STUN requests */
+	uint64_t	 rx, rx_ignored, rx_bad;	/* answers */
+	uint64_t	 no_addr;	/* probes skipped: no address */
+};
+const struct nc_counters *netcheck_counters(void);
 void	netcheck_map_changed(struct netd *);
 void	netcheck_udp_ready(struct netd *);
 /* A datagram demux_classify() called STUN, from the UDP socket. */

@@ -322,20 +322,40 @@ def test_udp_blocked(blocked_lab):
 def test_garbage_stun_answers_are_counted(easy_lab):
     lab = easy_lab
     lab.netcheck()
+    c0 = lab.suite.status()["wireguard"]["netcheck"]
+    assert c0["runs_full"] >= 1 and c0["tx"] > 0 and c0["rx"] > 0, c0
     # Every kind of bad answer from the relay's STUN server: netd counts
     # and ignores them; coturn's answers still make the report.
-    for fault in ("wrong_txid", "garbage", "bad_attr_len", "truncated",
-                  "bad_family", "error_response"):
+    # Random bytes and a Binding Error Response are not Binding
+    # messages, so the demultiplexer counts them with WireGuard's junk.
+    rises = {}
+    for fault, kind in (("wrong_txid", "rx_ignored"), ("garbage", "wg"),
+                        ("bad_attr_len", "rx_bad"), ("truncated", "rx_bad"),
+                        ("bad_family", "rx_bad"), ("error_response", "wg")):
+        wg = lab.suite.status()["wireguard"]
+        before = dict(wg["netcheck"], wg=wg["counters"]["rx_bad"])
         # More than a full run's 3 tries to each of the two regions.
         lab.derp.inject_stun_fault(fault, count=20)
         r = lab.netcheck()
         lab.derp._in_loop(lab.derp.stun_faults.clear)
         assert r["UDP"] is True
         assert set(r["RegionLatency"]) == {"901"}, (fault, r)
+        wg = lab.suite.status()["wireguard"]
+        after = dict(wg["netcheck"], wg=wg["counters"]["rx_bad"])
+        rises[fault] = after[kind] - before[kind]
+        assert after["rx"] > before["rx"], (fault, before, after)
+    assert all(n > 0 for n in rises.values()), rises
     logs = lab.suite.logs()
     m = re.findall(r"netcheck: .*ignored (\d+), bad (\d+)", logs)
     ignored, bad = (int(x) for x in m[-1])
     assert ignored > 0 and bad > 0, m[-1]
+    st = lab.suite.status()["wireguard"]["netcheck"]
+    text = lab.suite.cli("status").stdout
+    assert (f"netcheck: {st['runs_full'] + st['runs_incremental']} runs "
+            f"({st['runs_full']} full); STUN {st['tx']} sent "
+            f"({st['tx_errors']} failed), {st['rx']} answers, "
+            f"{st['rx_ignored']} ignored, {st['rx_bad']} unparsable\n"
+            ) in text, text
     netd = [p for p in lab.suite.status()["processes"]
             if p["name"] == "netd"][0]
     assert netd["state"] == "running" and netd["restarts"] == 0
