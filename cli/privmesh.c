@@ -181,6 +181,10 @@ print_stun_counters(json_t *n)
 	    (long long)geti(n, "runs_full"), (long long)geti(n, "tx"),
 	    (long long)geti(n, "tx_errors"), (long long)geti(n, "rx"),
 	    (long long)geti(n, "rx_ignored"), (long long)geti(n, "rx_bad"));
+	if (geti(n, "https_tx") > 0)
+		printf("netcheck: UDP blocked: %lld HTTPS latency checks, %lld "
+		    "answered\n", (long long)geti(n, "https_tx"),
+		    (long long)geti(n, "https_rx"));
 }
 
 static void

@@ -23,6 +23,7 @@
 
 #define MS			1000000ull
 #define STUN_TIMEOUT_NS		(3000 * MS)	/* stunProbeTimeout */
+#define REPORT_TIMEOUT_NS	(5000 * MS)	/* ReportTimeout */
 #define FULL_EVERY_NS		(300000 * MS)	/* fullReportInterval */
 #define RESTUN_MIN_MS		20000		/* magicsock periodic re-STUN */
 #define RESTUN_MAX_MS		26000
@@ -55,6 +56,7 @@ static struct {
 	uv_timer_t	 run_timer, sched_timer;
 	/* The run in progress. */
 	bool		 running, full;
+	bool		 https;		/* STUN over, HTTPS checks under way */
 	uint64_t	 start, stop_at;	/* stop_at 0: not yet known */
 	struct probe	*p;
 	size_t		 np;
@@ -246,7 +248,8 @@ run_free(void)
 	nc.set_done = NULL;
 	nc.np = nc.nset = 0;
 	nc_report_free(&nc.cur);
-	nc.running = false;
+	netcheck_https_stop();
+	nc.running = nc.https = false;
 }
 
 static bool
@@ -413,10 +416,16 @@ arm(struct netd *nd)
 {
 	uint64_t now = wg_now_ns(), next;
 
-	if (!nc.running)
+	if (!nc.running || nc.https)
 		return;
 	if ((next = step(nd, now)) == 0) {
 		uv_timer_stop(&nc.run_timer);
+		/* UDP blocked: measure over HTTPS (GetReport's fallback). */
+		if (nc.full && !nc.cur.udp && netcheck_https_start(nd,
+		    &nc.cur, &nc.ctr, nc.start + REPORT_TIMEOUT_NS, finish)) {
+			nc.https = true;
+			return;
+		}
 		finish(nd);
 		return;
 	}

@@ -205,6 +205,9 @@ fill_netcheck(const struct nc_counters *c, Pm__NetcheckCounters *out)
 	out->rx_ignored = c->rx_ignored;
 	out->rx_bad = c->rx_bad;
 	out->no_addr = c->no_addr;
+	out->https_tx = c->https_tx;
+	out->https_rx = c->https_rx;
+	out->https_errors = c->https_errors;
 }
 
 int

@@ -151,6 +151,9 @@ class Lab:
         # Region 900's server is "far away".
         self.derp.stun_protocols[0].delay = 0.08
         self.derp.stun_protocols[2].delay = 0.08
+        # ... and over HTTPS (the latency check when UDP is blocked).
+        self.derp._in_loop(lambda: self.derp.server.probe_delay.update(
+            {DERP_A: 0.08}))
         pin = "sha256-raw:" + certs.leaf_sha256(self.derp.cert_pem)
         self.tc = TestControl(addr=DERP_A + ":8080", ns=self.pub.name,
                               keepalive=2.0,
@@ -298,25 +301,47 @@ def test_hard_nat(hard_lab):
 
 
 def test_udp_blocked(blocked_lab):
+    """No STUN answer: each region with a DERP server is measured over
+    HTTPS (GET /derp/latency-check on a TLS connection, as tailscale's
+    netcheck), so the node still gets latencies and a home by them."""
     lab = blocked_lab
+    probes = lab.derp.counter("probe_requests")
     r = lab.netcheck()
     assert r["UDP"] is False and r["GlobalV4"] == "" and r["GlobalV6"] == ""
-    assert r["RegionLatency"] == {}
     assert r["MappingVariesByDestIP"] is None
+    # coturn's region (STUN only) has no DERP server to ask.
+    lat = {int(k): v for k, v in r["RegionLatency"].items()}
+    assert set(lat) == {900, 902}, r
+    # 900's server answers 80 ms late: the request is timed, not the
+    # TCP/TLS set-up.
+    assert lat[900] >= 80e6 and lat[902] < 40e6, lat
+    assert r["RegionV4Latency"] == {} and r["RegionV6Latency"] == {}, r
+    assert r["IPv4"] is True and r["IPv6"] is False   # as tailscale sets it
+    assert r["PreferredDERP"] == 902
+    # One request per region per full run.
+    assert lab.derp.counter("probe_requests") - probes == 2
     text = lab.netcheck_text()
     assert "\t* UDP: false\n" in text
     assert "\t* IPv4: (no addr found)\n" in text
     assert "\t* IPv6: no, but OS has support\n" in text
-    assert "Nearest DERP: unknown (no response to latency probes)" in text
-    # No measurement: the home region stays ctrld's (lowest ID) and
-    # DERP (over TCP) still connects.
+    assert "\t* Nearest DERP: Test B\n" in text
+    lines = re.findall(r"\t\t- +(\w+): (\S*) *\((.*)\)", text)
+    assert [x[0] for x in lines] == ["tb", "ta", "ct"], text
+    assert lines[2][1] == "", text      # no latency for coturn's region
+    nc = lab.suite.status()["wireguard"]["netcheck"]
+    assert nc["https_rx"] >= 4 and nc["rx"] == 0, nc
+    assert "HTTPS latency checks" in lab.suite.cli("status").stdout
+    # The home follows the measurement and DERP (over TCP) connects.
     key = bytes.fromhex(lab.tc.node("nc")["node_key"].split(":", 1)[1])
     wait_for(lambda: lab.derp.connected(key), 15, "DERP over TCP")
-    assert 'DERP: home region 900 "ta"' in lab.suite.logs()
+    wait_for(lambda: 'DERP: home region 902 "tb"' in lab.suite.logs(), 10,
+             "home region 902")
     eps = endpoints_at_control(lab)
     assert eps and all(t == 1 for _, t in eps), eps
     wait_for(lambda: lab.tc.node("nc")["hostinfo"]["NetInfo"].get(
         "WorkingUDP") is False, 10, "WorkingUDP false at control")
+    wait_for(lambda: lab.tc.node("nc")["hostinfo"]["NetInfo"].get(
+        "PreferredDERP") == 902, 10, "PreferredDERP at control")
 
 
 def test_garbage_stun_answers_are_counted(easy_lab):
