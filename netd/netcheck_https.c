@@ -297,8 +297,10 @@ dial(struct hprobe *p, int fd)
 	p->waiting = false;
 	if (connect(fd, (struct sockaddr *)&p->to.addr, p->to.alen) != 0 &&
 	    errno != EINPROGRESS) {
+		int e = errno;
+
 		close(fd);
-		probe_end(p, 0, strerror(errno));
+		probe_end(p, 0, strerror(e));
 		return;
 	}
 	if (uv_poll_init(H.nd->c.loop, &p->poll, fd) != 0) {
