@@ -27,6 +27,7 @@ import sys
 import tempfile
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -342,6 +343,39 @@ def test_udp_blocked(blocked_lab):
         "WorkingUDP") is False, 10, "WorkingUDP false at control")
     wait_for(lambda: lab.tc.node("nc")["hostinfo"]["NetInfo"].get(
         "PreferredDERP") == 902, 10, "PreferredDERP at control")
+
+
+def test_udp_blocked_https_check_is_bounded(blocked_lab):
+    """A region whose HTTPS check does not answer gets no latency; the
+    check ends with the run, 5 s after it started (ReportTimeout), and
+    is counted as failed."""
+    lab = blocked_lab
+    lab.netcheck()
+    before = lab.suite.status()["wireguard"]["netcheck"]
+    lab.derp._in_loop(lambda: lab.derp.server.probe_delay.update(
+        {DERP_B: 30}))
+    t0 = time.monotonic()
+    r = lab.netcheck()
+    took = time.monotonic() - t0
+    assert r["UDP"] is False
+    assert set(r["RegionLatency"]) == {"900"}, r
+    assert 4.5 < took < 7.5, took
+    after = lab.suite.status()["wireguard"]["netcheck"]
+    assert after["https_tx"] - before["https_tx"] == 2, (before, after)
+    assert after["https_rx"] - before["https_rx"] == 1, (before, after)
+    assert after["https_errors"] - before["https_errors"] == 1
+    assert ("netcheck: HTTPS latency of region 902: no answer in time"
+            in lab.suite.logs())
+    # A refusal (a middlebox, most likely) is no latency either.
+    lab.derp._in_loop(lambda: (lab.derp.server.probe_delay.clear(),
+                               lab.derp.server.probe_status.update(
+                                   {DERP_A: 403})))
+    r = lab.netcheck()
+    assert set(r["RegionLatency"]) == {"902"}, r
+    assert "netcheck: HTTPS latency of region 900: HTTP status 403" in \
+        lab.suite.logs()
+    netd = lab.suite.procs()["netd"]
+    assert netd["state"] == "running" and netd["restarts"] == 0
 
 
 def test_garbage_stun_answers_are_counted(easy_lab):

@@ -67,6 +67,9 @@ class DerpServer:
         # Local address -> seconds before answering a latency probe
         # (/derp/probe, /derp/latency-check): a "far away" server.
         self.probe_delay = {}
+        # Local address -> status code those probes get instead of 200
+        # (a middlebox refusing them).
+        self.probe_status = {}
 
     # ---- counters -------------------------------------------------------
     def count(self, name, n=1):
@@ -231,6 +234,7 @@ class DerpServer:
                     if path in ("/derp/probe", "/derp/latency-check"):
                         self.count("probe_requests")
                         await self._probe_delay(writer)
+                        out = self._probe_status(writer) or out
                     if method == "HEAD":        # headers only
                         out = out.split(b"\r\n\r\n")[0] + b"\r\n\r\n"
                     writer.write(out)
@@ -255,6 +259,11 @@ class DerpServer:
         d = self.probe_delay.get(local[0]) if local else None
         if d:
             await asyncio.sleep(d)
+
+    def _probe_status(self, writer):
+        local = writer.get_extra_info("sockname")
+        code = self.probe_status.get(local[0]) if local else None
+        return httpd.response(code, "Refused") if code else None
 
     async def upgrade(self, reader, writer, headers, remote):
         fault = self.faults.pop(0) if self.faults else None
