@@ -170,6 +170,23 @@ print_derp(json_t *d)
 		    (long long)geti(d, "tx_no_region"));
 }
 
+/* netcheck's STUN numbers: whether answers come and whether someone
+ * sends junk that looks like them. */
+static void
+print_stun_counters(json_t *n)
+{
+	printf("netcheck: %lld runs (%lld full); STUN %lld sent (%lld failed),"
+	    " %lld answers, %lld ignored, %lld unparsable\n",
+	    (long long)(geti(n, "runs_full") + geti(n, "runs_incremental")),
+	    (long long)geti(n, "runs_full"), (long long)geti(n, "tx"),
+	    (long long)geti(n, "tx_errors"), (long long)geti(n, "rx"),
+	    (long long)geti(n, "rx_ignored"), (long long)geti(n, "rx_bad"));
+	if (geti(n, "https_tx") > 0)
+		printf("netcheck: UDP blocked: %lld HTTPS latency checks, %lld "
+		    "answered\n", (long long)geti(n, "https_tx"),
+		    (long long)geti(n, "https_rx"));
+}
+
 static void
 print_wireguard(json_t *wg)
 {
@@ -197,6 +214,8 @@ print_wireguard(json_t *wg)
 	}
 	if (json_is_object(json_object_get(wg, "derp")))
 		print_derp(json_object_get(wg, "derp"));
+	if (json_is_object(json_object_get(wg, "netcheck")))
+		print_stun_counters(json_object_get(wg, "netcheck"));
 }
 
 static void

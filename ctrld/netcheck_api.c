@@ -23,7 +23,7 @@
 #include "log.h"
 #include "ctrld_to_netd.pb-c.h"
 
-#define NETCHECK_TIMEOUT_MS	10000	/* netd's run ends within 3 s */
+#define NETCHECK_TIMEOUT_MS	10000	/* netd's run ends within 5 s */
 #define NETCHECK_PENDING_MAX	8
 
 struct nc_req {

@@ -441,21 +441,28 @@ derp_json(const Pm__DerpStatus *d)
 	    (json_int_t)d->tx_no_region);
 }
 
-/* Every field of DiscoCounters, by its own name. */
+/* Every field of a message of uint64 counters, by its own name. */
 static json_t *
-disco_counters_json(const Pm__DiscoCounters *c)
+u64_fields_json(const void *c, const ProtobufCMessageDescriptor *d)
 {
-	const ProtobufCMessageDescriptor *d = &pm__disco_counters__descriptor;
 	json_t *o = json_object();
 
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		uint64_t v;
 
+		if (f->type != PROTOBUF_C_TYPE_UINT64)
+			continue;
 		memcpy(&v, (const char *)c + f->offset, sizeof(v));
 		json_object_set_new(o, f->name, json_integer((json_int_t)v));
 	}
 	return o;
+}
+
+static json_t *
+disco_counters_json(const Pm__DiscoCounters *c)
+{
+	return u64_fields_json(c, &pm__disco_counters__descriptor);
 }
 
 /* netd answers in one or more parts; the last has more = false. */
@@ -483,6 +490,9 @@ status_wg_reply(struct ctrld *cd, const Pm__WgStatusReply *rep)
 	if (rep->counters != NULL && rep->counters->disco != NULL)
 		json_object_set_new(req->wg, "disco", disco_counters_json(
 		    rep->counters->disco));
+	if (rep->netcheck != NULL)
+		json_object_set_new(req->wg, "netcheck", u64_fields_json(
+		    rep->netcheck, &pm__netcheck_counters__descriptor));
 	for (size_t i = 0; i < rep->n_peers; i++)
 		json_array_append_new(peers, wg_peer_json(rep->peers[i]));
 	if (!rep->more)

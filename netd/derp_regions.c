@@ -14,7 +14,8 @@
  *
  * Sockets come from privd (marked so they bypass the tunnel; netd cannot
  * open one) and are interchangeable: each goes to the connection that has
- * waited longest for one of its family.  TLS is checked as derp_tls.c
+ * waited longest for one of its family, else to netcheck's HTTPS latency
+ * check (netcheck_https.c), which asks for them the same way.  TLS is checked as derp_tls.c
  * says, with the CA bundle read before the sandbox.
  *
  * Relayed packets go to the WireGuard core (wg_io_from_derp) with the DERP
@@ -93,11 +94,10 @@ find(uint32_t region)
 	return NULL;
 }
 
-static int
-ask_socket(void *arg, int family)
+int
+derp_socket_ask(struct netd *nd, int family)
 {
-	struct region_conn *r = arg;
-	struct ipc_chan *ch = child_chan(&r->nd->c, PM__PROC__PROC_PRIVD);
+	struct ipc_chan *ch = child_chan(&nd->c, PM__PROC__PROC_PRIVD);
 	Pm__NetdToPrivd env = PM__NETD_TO_PRIVD__INIT;
 	Pm__DerpSocketRequest rq = PM__DERP_SOCKET_REQUEST__INIT;
 	int e;
@@ -109,8 +109,24 @@ ask_socket(void *arg, int family)
 		return -ENOTCONN;
 	if ((e = ipc_send(ch, &env.base, -1)) < 0)
 		return e;
-	r->asked = ++R.asked;
 	return -EINPROGRESS;
+}
+
+SSL_CTX *
+derp_regions_tls(void)
+{
+	return R.ctx;
+}
+
+static int
+ask_socket(void *arg, int family)
+{
+	struct region_conn *r = arg;
+	int e = derp_socket_ask(r->nd, family);
+
+	if (e == -EINPROGRESS)
+		r->asked = ++R.asked;
+	return e;
 }
 
 void
@@ -120,7 +136,6 @@ derp_regions_socket(struct netd *nd, int fd)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 
-	(void)nd;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
 		close(fd);
 		return;
@@ -132,7 +147,7 @@ derp_regions_socket(struct netd *nd, int fd)
 			best = r;
 	if (best != NULL)
 		derp_client_socket(best->cl, fd);
-	else
+	else if (!netcheck_https_socket(nd, fd))
 		close(fd);
 }
 
@@ -247,6 +262,12 @@ target(const struct derp_region *rg, struct derp_target *to)
 		return true;
 	}
 	return false;
+}
+
+bool
+derp_region_target(const struct derp_region *rg, struct derp_target *to)
+{
+	return target(rg, to);
 }
 
 /* The one place that says which region is home: netcheck's choice, else

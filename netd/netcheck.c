@@ -23,6 +23,7 @@
 
 #define MS			1000000ull
 #define STUN_TIMEOUT_NS		(3000 * MS)	/* stunProbeTimeout */
+#define REPORT_TIMEOUT_NS	(5000 * MS)	/* ReportTimeout */
 #define FULL_EVERY_NS		(300000 * MS)	/* fullReportInterval */
 #define RESTUN_MIN_MS		20000		/* magicsock periodic re-STUN */
 #define RESTUN_MAX_MS		26000
@@ -55,6 +56,7 @@ static struct {
 	uv_timer_t	 run_timer, sched_timer;
 	/* The run in progress. */
 	bool		 running, full;
+	bool		 https;		/* STUN over, HTTPS checks under way */
 	uint64_t	 start, stop_at;	/* stop_at 0: not yet known */
 	struct probe	*p;
 	size_t		 np;
@@ -69,8 +71,8 @@ static struct {
 	bool		 next_full, v6_ok;
 	uint64_t	 waiters[WAITERS_MAX];
 	size_t		 nwait;
-	/* Counters, in the report log line. */
-	uint64_t	 runs, tx, tx_errors, rx, rx_ignored, rx_bad, no_addr;
+	/* Counters, in the report log line and status. */
+	struct nc_counters ctr;
 } nc = { .next_full = true, .v6_ok = true };
 
 static void	finish(struct netd *);
@@ -116,7 +118,7 @@ add_probe(uint32_t region, uint32_t set, bool v6, uint64_t at,
 	p = &nc.p[nc.np];
 	memset(p, 0, sizeof(*p));
 	if (!node_addr(n, v6, &p->dst)) {
-		nc.no_addr++;
+		nc.ctr.no_addr++;
 		return 0;
 	}
 	p->region = region;
@@ -246,7 +248,8 @@ run_free(void)
 	nc.set_done = NULL;
 	nc.np = nc.nset = 0;
 	nc_report_free(&nc.cur);
-	nc.running = false;
+	netcheck_https_stop();
+	nc.running = nc.https = false;
 }
 
 static bool
@@ -315,7 +318,10 @@ start(struct netd *nd)
 	nc.running = true;
 	nc.start = now;
 	nc.stop_at = 0;
-	nc.runs++;
+	if (nc.full)
+		nc.ctr.runs_full++;
+	else
+		nc.ctr.runs_incremental++;
 	arm(nd);
 }
 
@@ -330,11 +336,11 @@ send_probe(struct netd *nd, struct probe *p)
 	stun_build_request(req, p->txid);
 	p->sent = wg_now_ns();
 	p->state = P_SENT;
-	nc.tx++;
+	nc.ctr.tx++;
 	if (sendto(nd->wg.udp_fd, req, sizeof(req), 0, (struct sockaddr *)&ss,
 	    sl) == (ssize_t)sizeof(req))
 		return;
-	nc.tx_errors++;
+	nc.ctr.tx_errors++;
 	/* No route over the family: not "lost UDP" (TreatAsLostUDP). */
 	if (p->v6 && (errno == ENETUNREACH || errno == EADDRNOTAVAIL ||
 	    errno == EAFNOSUPPORT))
@@ -410,10 +416,16 @@ arm(struct netd *nd)
 {
 	uint64_t now = wg_now_ns(), next;
 
-	if (!nc.running)
+	if (!nc.running || nc.https)
 		return;
 	if ((next = step(nd, now)) == 0) {
 		uv_timer_stop(&nc.run_timer);
+		/* UDP blocked: measure over HTTPS (GetReport's fallback). */
+		if (nc.full && !nc.cur.udp && netcheck_https_start(nd,
+		    &nc.cur, &nc.ctr, nc.start + REPORT_TIMEOUT_NS, finish)) {
+			nc.https = true;
+			return;
+		}
 		finish(nd);
 		return;
 	}
@@ -457,16 +469,16 @@ netcheck_stun_input(struct netd *nd, const uint8_t *pkt, size_t len,
 	enum stun_err e;
 
 	if (!nc.running || ipport_from_sockaddr(&from, src, srclen) < 0) {
-		nc.rx_ignored++;
+		nc.ctr.rx_ignored++;
 		return;
 	}
 	if ((e = stun_parse_response(pkt, len, NULL, txid, &mapped)) !=
 	    STUN_OK) {
 		/* A request (someone probing us) is not ours to answer. */
 		if (e == STUN_ERR_NOT_SUCCESS)
-			nc.rx_ignored++;
+			nc.ctr.rx_ignored++;
 		else
-			nc.rx_bad++;
+			nc.ctr.rx_bad++;
 		return;
 	}
 	for (size_t i = 0; i < nc.np; i++) {
@@ -478,7 +490,7 @@ netcheck_stun_input(struct netd *nd, const uint8_t *pkt, size_t len,
 		if (memcmp(&p->dst, &from, sizeof(from)) != 0)
 			break;		/* right ID, wrong sender */
 		p->state = P_CANCELLED;	/* one answer per request */
-		nc.rx++;
+		nc.ctr.rx++;
 		if (nc_add_latency(&nc.cur, p->region, &mapped,
 		    wg_now_ns() - p->sent) < 0)
 			log_warnx("netcheck: out of memory for a latency");
@@ -496,7 +508,7 @@ netcheck_stun_input(struct netd *nd, const uint8_t *pkt, size_t len,
 		arm(nd);
 		return;
 	}
-	nc.rx_ignored++;
+	nc.ctr.rx_ignored++;
 }
 
 /* ---- results ---- */
@@ -610,9 +622,11 @@ log_report(const struct netd *nd)
 	    "%llu, nodes without address %llu)", nc.full ? "full" :
 	    "incremental", r->udp, g4, g6, r->varies == NC_TRUE ? "true" :
 	    r->varies == NC_FALSE ? "false" : "?", r->preferred, lat,
-	    (unsigned long long)nc.tx, (unsigned long long)nc.rx,
-	    (unsigned long long)nc.rx_ignored, (unsigned long long)nc.rx_bad,
-	    (unsigned long long)nc.tx_errors, (unsigned long long)nc.no_addr);
+	    (unsigned long long)nc.ctr.tx, (unsigned long long)nc.ctr.rx,
+	    (unsigned long long)nc.ctr.rx_ignored,
+	    (unsigned long long)nc.ctr.rx_bad,
+	    (unsigned long long)nc.ctr.tx_errors,
+	    (unsigned long long)nc.ctr.no_addr);
 }
 
 static void
@@ -684,6 +698,12 @@ netcheck_request(struct netd *nd, uint64_t id)
 		start(nd);
 	}
 	return 0;
+}
+
+const struct nc_counters *
+netcheck_counters(void)
+{
+	return &nc.ctr;
 }
 
 uint32_t

@@ -13,10 +13,12 @@
  * the 3 fastest), full again once 5 min passed since the last full one;
  * on `privmesh netcheck` a full one at once.  A run ends when every probe set (region x family)
  * was answered or given up, when 3 regions answered and their slowest
- * latency (doubled in a full run) passed, or after 3 s.  Not done (unlike
- * tailscale): DNS names of STUN servers (netd has no resolver), the
- * HTTPS/ICMP latency fallback when UDP is blocked, port mapping
- * (UPnP/NAT-PMP/PCP), captive-portal detection.
+ * latency (doubled in a full run) passed, or after 3 s.  A full run that
+ * got no STUN answer at all then measures each region's latency over
+ * HTTPS until 5 s from its start (netcheck_https.c).  Not done (unlike
+ * tailscale): DNS names of STUN servers (netd has no resolver), the ICMP
+ * latency fallback, port mapping (UPnP/NAT-PMP/PCP), captive-portal
+ * detection.
  *
  * netcheck_report.c is the pure half (reports, history, home choice),
  * unit-tested; netcheck.c schedules probes and talks to the socket,
@@ -88,6 +90,10 @@ int	nc_report_copy(struct nc_report *dst, const struct nc_report *src);
  * (tailscale's addNodeLatency).  -1: out of memory (latency not kept). */
 int	nc_add_latency(struct nc_report *, uint32_t region, const struct ipport *,
 	    uint64_t d_ns);
+/* A latency measured over HTTPS (UDP blocked): the region's latency
+ * only, no per-family one, no endpoint; UDP stays false. */
+int	nc_add_https_latency(struct nc_report *, uint32_t region, bool v6,
+	    uint64_t d_ns);
 const struct nc_lat *nc_latency(const struct nc_report *, uint32_t region);
 /* Report.GetGlobalAddrs: the first mapped endpoint, then others seen
  * more than once; returns how many were written. */
@@ -107,6 +113,30 @@ void	nc_history_free(struct nc_history *);
 
 /* netcheck.c */
 struct netd;
+
+/* Since netd started; WgStatusReply.netcheck. */
+struct nc_counters {
+	uint64_t	 runs_full, runs_incremental;
+	uint64_t	 tx, tx_errors;		/* STUN requests */
+	uint64_t	 rx, rx_ignored, rx_bad;	/* answers */
+	uint64_t	 no_addr;	/* probes skipped: no address */
+	/* HTTPS latency checks (UDP blocked): started, answered, failed. */
+	uint64_t	 https_tx, https_rx, https_errors;
+};
+const struct nc_counters *netcheck_counters(void);
+
+/* netcheck_https.c: a full run without any STUN answer measures each
+ * region without a latency in r over HTTPS (see there); done() runs from
+ * the loop when every probe ended or at deadline_ns.  false: nothing to
+ * measure (done() will not run). */
+bool	netcheck_https_start(struct netd *, struct nc_report *r,
+	    struct nc_counters *, uint64_t deadline_ns,
+	    void (*done)(struct netd *));
+/* Ends the probes now (a new run starts); done() does not run. */
+void	netcheck_https_stop(void);
+/* A socket from privd no DERP connection waited for: false if no probe
+ * wants it either. */
+bool	netcheck_https_socket(struct netd *, int fd);
 void	netcheck_map_changed(struct netd *);
 void	netcheck_udp_ready(struct netd *);
 /* A datagram demux_classify() called STUN, from the UDP socket. */

@@ -119,6 +119,23 @@ nc_add_latency(struct nc_report *r, uint32_t region, const struct ipport *ep,
 	return 0;
 }
 
+int
+nc_add_https_latency(struct nc_report *r, uint32_t region, bool v6,
+    uint64_t d_ns)
+{
+	struct nc_lat *l = lat_slot(r, region);
+
+	if (l == NULL)
+		return -1;
+	best(&l->all, d_ns == 0 ? 1 : d_ns);
+	/* As tailscale: the family that answered "works", UDP or not. */
+	if (v6)
+		r->v6 = true;
+	else
+		r->v4 = true;
+	return 0;
+}
+
 const struct nc_lat *
 nc_latency(const struct nc_report *r, uint32_t region)
 {

@@ -87,5 +87,14 @@ void	derp_send(struct netd *, uint32_t region, const uint8_t dst[32],
  * want of any connection to their region. */
 size_t	derp_regions_status(const struct netd *, struct derp_region_stats *,
 	    size_t max, uint64_t *tx_no_region);
+/* For netcheck's HTTPS latency check, dialled as DERP is: the region's
+ * node a DERP connection would use (false: none), the TLS context, and a
+ * marked TCP socket asked of privd (-EINPROGRESS: it comes later, to
+ * netcheck_https_socket() when no DERP connection waits for one). */
+struct derp_target;
+struct derp_region;
+bool	derp_region_target(const struct derp_region *, struct derp_target *);
+struct ssl_ctx_st *derp_regions_tls(void);
+int	derp_socket_ask(struct netd *, int family);
 
 #endif

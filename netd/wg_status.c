@@ -11,6 +11,7 @@
 #include "log.h"
 #include "netd.h"
 #include "disco_peer.h"
+#include "netcheck.h"
 #include "netd_to_ctrld.pb-c.h"
 
 #define PEERS_PER_REPLY	64
@@ -193,6 +194,22 @@ fill_disco(const struct disco_counters *c, Pm__DiscoCounters *out)
 	out->path_derp = c->path_derp;
 }
 
+static void
+fill_netcheck(const struct nc_counters *c, Pm__NetcheckCounters *out)
+{
+	out->runs_full = c->runs_full;
+	out->runs_incremental = c->runs_incremental;
+	out->tx = c->tx;
+	out->tx_errors = c->tx_errors;
+	out->rx = c->rx;
+	out->rx_ignored = c->rx_ignored;
+	out->rx_bad = c->rx_bad;
+	out->no_addr = c->no_addr;
+	out->https_tx = c->https_tx;
+	out->https_rx = c->https_rx;
+	out->https_errors = c->https_errors;
+}
+
 int
 netd_wg_status(struct netd *nd, uint64_t id)
 {
@@ -200,6 +217,7 @@ netd_wg_status(struct netd *nd, uint64_t id)
 	Pm__WgStatusReply rep = PM__WG_STATUS_REPLY__INIT;
 	Pm__WgCounters ctr = PM__WG_COUNTERS__INIT;
 	Pm__DiscoCounters dc = PM__DISCO_COUNTERS__INIT;
+	Pm__NetcheckCounters ncc = PM__NETCHECK_COUNTERS__INIT;
 	struct wg_device *dev = &nd->wg.dev;
 	int r = 0;
 
@@ -239,5 +257,7 @@ netd_wg_status(struct netd *nd, uint64_t id)
 	fill_disco(&disco_ctr, &dc);
 	ctr.disco = &dc;
 	rep.counters = &ctr;
+	fill_netcheck(netcheck_counters(), &ncc);
+	rep.netcheck = &ncc;
 	return send_reply(nd, &rep);
 }

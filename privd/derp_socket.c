@@ -6,6 +6,8 @@
  * backoff and asks again.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -25,7 +27,7 @@ privd_derp_socket(struct child *k, const Pm__DerpSocketRequest *rq)
 	static struct ratelimit logrl = RATELIMIT_INIT(10000, 1);
 	Pm__PrivdToNetd env = PM__PRIVD_TO_NETD__INIT;
 	Pm__DerpSocket ds = PM__DERP_SOCKET__INIT;
-	int fd, r, mark = PM_FWMARK;
+	int fd, r, mark = PM_FWMARK, one = 1;
 	unsigned missed;
 
 	if (!ratelimit_ok(&rl, now_ms(), &missed)) {
@@ -36,8 +38,11 @@ privd_derp_socket(struct child *k, const Pm__DerpSocketRequest *rq)
 	}
 	fd = socket((int)rq->family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
+	/* TCP_NODELAY as Go's net package sets it on every connection:
+	 * small DERP frames and netcheck's HTTPS request go out at once. */
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_MARK, &mark,
-	    sizeof(mark)) != 0) {
+	    sizeof(mark)) != 0 || setsockopt(fd, IPPROTO_TCP, TCP_NODELAY,
+	    &one, sizeof(one)) != 0) {
 		log_warnx("netd: DERP socket: %s", strerror(errno));
 		if (fd >= 0)
 			close(fd);

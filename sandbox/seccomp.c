@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <netinet/tcp.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -307,6 +308,8 @@ static const struct sc_rule privd_net[] = {
 	SOCKET_IF(AF_INET6, SOCK_STREAM, 0), SOCKET_IF(AF_INET, SOCK_STREAM, 0),
 	ALLOW_IF(setsockopt, EQ(1, SOL_SOCKET), EQ(2, SO_MARK)),
 	ALLOW_IF(setsockopt, EQ(1, IPPROTO_IPV6), EQ(2, IPV6_V6ONLY)),
+	/* netd's DERP sockets (derp_socket.c), as Go's dialer sets it. */
+	ALLOW_IF(setsockopt, EQ(1, IPPROTO_TCP), EQ(2, TCP_NODELAY)),
 	/* 4 MiB socket buffers past net.core.[rw]mem_max for netd's GRO
 	 * trains and GSO bursts (wgmode.c open_udp()). */
 	ALLOW_IF(setsockopt, EQ(1, SOL_SOCKET), EQ(2, SO_RCVBUFFORCE)),

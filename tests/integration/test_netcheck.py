@@ -27,6 +27,7 @@ import sys
 import tempfile
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -151,6 +152,9 @@ class Lab:
         # Region 900's server is "far away".
         self.derp.stun_protocols[0].delay = 0.08
         self.derp.stun_protocols[2].delay = 0.08
+        # ... and over HTTPS (the latency check when UDP is blocked).
+        self.derp._in_loop(lambda: self.derp.server.probe_delay.update(
+            {DERP_A: 0.08}))
         pin = "sha256-raw:" + certs.leaf_sha256(self.derp.cert_pem)
         self.tc = TestControl(addr=DERP_A + ":8080", ns=self.pub.name,
                               keepalive=2.0,
@@ -298,44 +302,119 @@ def test_hard_nat(hard_lab):
 
 
 def test_udp_blocked(blocked_lab):
+    """No STUN answer: each region with a DERP server is measured over
+    HTTPS (GET /derp/latency-check on a TLS connection, as tailscale's
+    netcheck), so the node still gets latencies and a home by them."""
     lab = blocked_lab
+    probes = lab.derp.counter("probe_requests")
     r = lab.netcheck()
     assert r["UDP"] is False and r["GlobalV4"] == "" and r["GlobalV6"] == ""
-    assert r["RegionLatency"] == {}
     assert r["MappingVariesByDestIP"] is None
+    # coturn's region (STUN only) has no DERP server to ask.
+    lat = {int(k): v for k, v in r["RegionLatency"].items()}
+    assert set(lat) == {900, 902}, r
+    # 900's server answers 80 ms late: the request is timed, not the
+    # TCP/TLS set-up.
+    assert lat[900] >= 80e6 and lat[902] < 40e6, lat
+    assert r["RegionV4Latency"] == {} and r["RegionV6Latency"] == {}, r
+    assert r["IPv4"] is True and r["IPv6"] is False   # as tailscale sets it
+    assert r["PreferredDERP"] == 902
+    # One request per region per full run.
+    assert lab.derp.counter("probe_requests") - probes == 2
     text = lab.netcheck_text()
     assert "\t* UDP: false\n" in text
     assert "\t* IPv4: (no addr found)\n" in text
     assert "\t* IPv6: no, but OS has support\n" in text
-    assert "Nearest DERP: unknown (no response to latency probes)" in text
-    # No measurement: the home region stays ctrld's (lowest ID) and
-    # DERP (over TCP) still connects.
+    assert "\t* Nearest DERP: Test B\n" in text
+    lines = re.findall(r"\t\t- +(\w+): (\S*) *\((.*)\)", text)
+    assert [x[0] for x in lines] == ["tb", "ta", "ct"], text
+    assert lines[2][1] == "", text      # no latency for coturn's region
+    nc = lab.suite.status()["wireguard"]["netcheck"]
+    assert nc["https_rx"] >= 4 and nc["rx"] == 0, nc
+    assert "HTTPS latency checks" in lab.suite.cli("status").stdout
+    # The home follows the measurement and DERP (over TCP) connects.
     key = bytes.fromhex(lab.tc.node("nc")["node_key"].split(":", 1)[1])
     wait_for(lambda: lab.derp.connected(key), 15, "DERP over TCP")
-    assert 'DERP: home region 900 "ta"' in lab.suite.logs()
+    wait_for(lambda: 'DERP: home region 902 "tb"' in lab.suite.logs(), 10,
+             "home region 902")
     eps = endpoints_at_control(lab)
     assert eps and all(t == 1 for _, t in eps), eps
     wait_for(lambda: lab.tc.node("nc")["hostinfo"]["NetInfo"].get(
         "WorkingUDP") is False, 10, "WorkingUDP false at control")
+    wait_for(lambda: lab.tc.node("nc")["hostinfo"]["NetInfo"].get(
+        "PreferredDERP") == 902, 10, "PreferredDERP at control")
+
+
+def test_udp_blocked_https_check_is_bounded(blocked_lab):
+    """A region whose HTTPS check does not answer gets no latency; the
+    check ends with the run, 5 s after it started (ReportTimeout), and
+    is counted as failed."""
+    lab = blocked_lab
+    lab.netcheck()
+    before = lab.suite.status()["wireguard"]["netcheck"]
+    lab.derp._in_loop(lambda: lab.derp.server.probe_delay.update(
+        {DERP_B: 30}))
+    t0 = time.monotonic()
+    r = lab.netcheck()
+    took = time.monotonic() - t0
+    assert r["UDP"] is False
+    assert set(r["RegionLatency"]) == {"900"}, r
+    assert 4.5 < took < 7.5, took
+    after = lab.suite.status()["wireguard"]["netcheck"]
+    assert after["https_tx"] - before["https_tx"] == 2, (before, after)
+    assert after["https_rx"] - before["https_rx"] == 1, (before, after)
+    assert after["https_errors"] - before["https_errors"] == 1
+    assert ("netcheck: HTTPS latency of region 902: no answer in time"
+            in lab.suite.logs())
+    # A refusal (a middlebox, most likely) is no latency either.
+    lab.derp._in_loop(lambda: (lab.derp.server.probe_delay.clear(),
+                               lab.derp.server.probe_status.update(
+                                   {DERP_A: 403})))
+    r = lab.netcheck()
+    assert set(r["RegionLatency"]) == {"902"}, r
+    assert "netcheck: HTTPS latency of region 900: HTTP status 403" in \
+        lab.suite.logs()
+    netd = lab.suite.procs()["netd"]
+    assert netd["state"] == "running" and netd["restarts"] == 0
 
 
 def test_garbage_stun_answers_are_counted(easy_lab):
     lab = easy_lab
     lab.netcheck()
+    c0 = lab.suite.status()["wireguard"]["netcheck"]
+    assert c0["runs_full"] >= 1 and c0["tx"] > 0 and c0["rx"] > 0, c0
     # Every kind of bad answer from the relay's STUN server: netd counts
     # and ignores them; coturn's answers still make the report.
-    for fault in ("wrong_txid", "garbage", "bad_attr_len", "truncated",
-                  "bad_family", "error_response"):
+    # Random bytes and a Binding Error Response are not Binding
+    # messages, so the demultiplexer counts them with WireGuard's junk.
+    rises = {}
+    for fault, kind in (("wrong_txid", "rx_ignored"), ("garbage", "wg"),
+                        ("bad_attr_len", "rx_bad"), ("truncated", "rx_bad"),
+                        ("bad_family", "rx_bad"), ("error_response", "wg")):
+        wg = lab.suite.status()["wireguard"]
+        before = dict(wg["netcheck"], wg=wg["counters"]["rx_bad"])
         # More than a full run's 3 tries to each of the two regions.
         lab.derp.inject_stun_fault(fault, count=20)
         r = lab.netcheck()
         lab.derp._in_loop(lab.derp.stun_faults.clear)
         assert r["UDP"] is True
         assert set(r["RegionLatency"]) == {"901"}, (fault, r)
+        wg = lab.suite.status()["wireguard"]
+        after = dict(wg["netcheck"], wg=wg["counters"]["rx_bad"])
+        rises[fault] = after[kind] - before[kind]
+        assert after["rx"] > before["rx"], (fault, before, after)
+    assert all(n > 0 for n in rises.values()), rises
     logs = lab.suite.logs()
     m = re.findall(r"netcheck: .*ignored (\d+), bad (\d+)", logs)
     ignored, bad = (int(x) for x in m[-1])
     assert ignored > 0 and bad > 0, m[-1]
+    st = lab.suite.status()["wireguard"]["netcheck"]
+    text = lab.suite.cli("status").stdout
+    assert (f"netcheck: {st['runs_full'] + st['runs_incremental']} runs "
+            f"({st['runs_full']} full); STUN {st['tx']} sent "
+            f"({st['tx_errors']} failed), {st['rx']} answers, "
+            f"{st['rx_ignored']} ignored, {st['rx_bad']} unparsable\n"
+            ) in text, text
     netd = [p for p in lab.suite.status()["processes"]
             if p["name"] == "netd"][0]
     assert netd["state"] == "running" and netd["restarts"] == 0

@@ -24,6 +24,7 @@ The real server never sends Health, Restarting or Ping of its own; tests can
 make this one send them (see TestDerp).
 """
 import asyncio
+import socket
 import ipaddress
 import json
 import random
@@ -63,6 +64,12 @@ class DerpServer:
         self.conns = set()
         self.tasks = set()          # every serve_http task, for shutdown
         self.writers = set()        # and its connection
+        # Local address -> seconds before answering a latency probe
+        # (/derp/probe, /derp/latency-check): a "far away" server.
+        self.probe_delay = {}
+        # Local address -> status code those probes get instead of 200
+        # (a middlebox refusing them).
+        self.probe_status = {}
 
     # ---- counters -------------------------------------------------------
     def count(self, name, n=1):
@@ -196,6 +203,12 @@ class DerpServer:
     async def serve_http(self, reader, writer):
         """One TCP (or TLS) connection: HTTP requests until an upgrade."""
         self.count("accepts")
+        # Go's listeners set TCP_NODELAY on every connection (asyncio's
+        # start_server(sock=...) does not): without it a small answer
+        # right after TLS 1.3's session tickets waits for a delayed ACK.
+        sk = writer.get_extra_info("socket")
+        if sk is not None and sk.family in (socket.AF_INET, socket.AF_INET6):
+            sk.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         task = asyncio.current_task()
         self.tasks.add(task)
         self.writers.add(writer)
@@ -218,6 +231,10 @@ class DerpServer:
                 self.count("http_requests")
                 out = httpd.plain(method, path, headers, self.snapshot, self.inject)
                 if out is not None:
+                    if path in ("/derp/probe", "/derp/latency-check"):
+                        self.count("probe_requests")
+                        await self._probe_delay(writer)
+                        out = self._probe_status(writer) or out
                     if method == "HEAD":        # headers only
                         out = out.split(b"\r\n\r\n")[0] + b"\r\n\r\n"
                     writer.write(out)
@@ -236,6 +253,17 @@ class DerpServer:
             self.tasks.discard(task)
             self.writers.discard(writer)
             writer.close()
+
+    async def _probe_delay(self, writer):
+        local = writer.get_extra_info("sockname")
+        d = self.probe_delay.get(local[0]) if local else None
+        if d:
+            await asyncio.sleep(d)
+
+    def _probe_status(self, writer):
+        local = writer.get_extra_info("sockname")
+        code = self.probe_status.get(local[0]) if local else None
+        return httpd.response(code, "Refused") if code else None
 
     async def upgrade(self, reader, writer, headers, remote):
         fault = self.faults.pop(0) if self.faults else None

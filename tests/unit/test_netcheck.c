@@ -200,6 +200,33 @@ test_history_bounded(void **state)
 	nc_history_free(&h);
 }
 
+/* UDP blocked: HTTPS latencies make a home but no UDP, endpoint or
+ * per-family latency. */
+static void
+test_https_latency(void **state)
+{
+	struct nc_history h = { 0 };
+	struct nc_report r;
+
+	(void)state;
+	nc_report_init(&r);
+	r.at_ns = 1 * SEC;
+	assert_int_equal(nc_add_https_latency(&r, 900, false, 30 * MS), 0);
+	assert_int_equal(nc_add_https_latency(&r, 902, false, 12 * MS), 0);
+	assert_int_equal(nc_add_https_latency(&r, 902, false, 20 * MS), 0);
+	assert_int_equal(nc_add_https_latency(&r, 7, true, 0), 0);
+	assert_false(r.udp || r.have_g4 || r.have_g6);
+	assert_true(r.v4 && r.v6);
+	assert_int_equal(r.varies, NC_UNKNOWN);
+	assert_int_equal(nc_latency(&r, 902)->all, 12 * MS);
+	assert_int_equal(nc_latency(&r, 902)->v4, 0);
+	assert_int_equal(nc_latency(&r, 7)->all, 1);	/* 0 is "none" */
+	nc_choose_home(&h, &r, &never, NULL, NULL);
+	assert_int_equal(r.preferred, 7);
+	nc_report_free(&r);
+	nc_history_free(&h);
+}
+
 int
 main(void)
 {
@@ -211,6 +238,7 @@ main(void)
 		cmocka_unit_test(test_old_region_silent),
 		cmocka_unit_test(test_region_score),
 		cmocka_unit_test(test_history_bounded),
+		cmocka_unit_test(test_https_latency),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
