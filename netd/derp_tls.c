@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
+#include <sodium.h>
 
 #include "derp_tls.h"
 
@@ -37,31 +38,11 @@ is_ip(const char *s)
 	return inet_pton(AF_INET, s, &a) == 1 || inet_pton(AF_INET6, s, &a) == 1;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool
 parse_pin(const char *hex, uint8_t out[32])
 {
-	if (strlen(hex) != 64)
-		return false;
-	for (int i = 0; i < 32; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return true;
+	return strlen(hex) == 64 &&
+	    sodium_hex2bin(out, 32, hex, 64, NULL, NULL, NULL) == 0;
 }
 
 static int

@@ -20,7 +20,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from pmtest import CLI, Suite, wait_for  # noqa: E402
+from pmtest import CLI, Suite, call_failed, stop_suites  # noqa: E402
+from pmtest import wait_for  # noqa: E402
 from tests.testcontrol.harness import TestControl  # noqa: E402
 
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
@@ -47,15 +48,8 @@ def suites(netns, request):
         made.append(s)
         return s
     yield make
-    bad = []
-    for s in made:
-        if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
-            sys.stderr.write("---- privd log ----\n" + s.logs())
-        s.stop()
-        # Sanitizer builds: a report in any process fails the test.
-        bad += [ln for ln in s.logs().splitlines()
-                if "runtime error:" in ln or "ERROR: AddressSanitizer" in ln]
-        s.cleanup()
+    # Sanitizer builds: a report in any process fails the test.
+    bad = stop_suites(made, call_failed(request))
     assert not bad, "\n".join(bad)
 
 

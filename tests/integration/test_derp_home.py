@@ -17,9 +17,11 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from pmtest import Netns, Suite, sh, wait_for  # noqa: E402
+from bridgelab import derp_map  # noqa: E402
+from pmtest import Netns, Suite, call_failed, sh, stop_suites  # noqa: E402
+from pmtest import wait_for  # noqa: E402
 from tests.testcontrol.harness import TestControl  # noqa: E402
-from tests.testderp import TestDerp, certs  # noqa: E402
+from tests.testderp import TestDerp  # noqa: E402
 
 
 @pytest.fixture
@@ -36,15 +38,8 @@ def node_and_derp(request):
         ns.run("ip", "link", "set", "eth0", "up")
         d = TestDerp(ns=ctl.name, addr="192.0.2.1", http_port=None,
                      tls_port=0, stun_port=None).start()
-        pin = "sha256-raw:" + certs.leaf_sha256(d.cert_pem)
-        dmap = {"Regions": {"900": {
-            "RegionID": 900, "RegionCode": "test", "RegionName": "Test",
-            "Nodes": [{"Name": "900a", "RegionID": 900,
-                       "HostName": "derp.test", "IPv4": "192.0.2.1",
-                       "IPv6": "none", "DERPPort": d.tls_port,
-                       "STUNPort": -1, "CertName": pin}]}}}
         tc = TestControl(addr="192.0.2.1:8080", ns=ctl.name, keepalive=2.0,
-                         derpmap=dmap)
+                         derpmap=derp_map(d))
         tc.start()
         s = Suite(ns).start()
         s.cli("up", "--login-server", tc.url, "--auth-key",
@@ -53,16 +48,8 @@ def node_and_derp(request):
         key = bytes.fromhex(tc.node("dh")["node_key"].split(":", 1)[1])
         yield tc, s, d, key
     finally:
-        failed = getattr(request.node, "rep_call", None)
-        bad = []
-        if s is not None:
-            if failed is not None and failed.failed:
-                sys.stderr.write("---- privd log ----\n" + s.logs())
-            s.stop()
-            bad = [ln for ln in s.logs().splitlines()
-                   if "runtime error:" in ln or
-                   "ERROR: AddressSanitizer" in ln]
-            s.cleanup()
+        bad = stop_suites([s] if s is not None else [],
+                          call_failed(request))
         if tc is not None:
             tc.cleanup()
         if d is not None:

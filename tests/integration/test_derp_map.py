@@ -18,7 +18,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from pmtest import Netns, Suite, sh, wait_for  # noqa: E402
+from pmtest import Netns, Suite, call_failed, sh, stop_suites  # noqa: E402
+from pmtest import wait_for  # noqa: E402
 from tests.testcontrol.harness import TestControl  # noqa: E402
 
 
@@ -60,16 +61,8 @@ def one_node(request):
               "--hostname", "dm", "--timeout", "20")
         yield tc, s
     finally:
-        failed = getattr(request.node, "rep_call", None)
-        bad = []
-        if s is not None:
-            if failed is not None and failed.failed:
-                sys.stderr.write("---- privd log ----\n" + s.logs())
-            s.stop()
-            bad = [ln for ln in s.logs().splitlines()
-                   if "runtime error:" in ln or
-                   "ERROR: AddressSanitizer" in ln]
-            s.cleanup()
+        bad = stop_suites([s] if s is not None else [],
+                          call_failed(request))
         if tc is not None:
             tc.cleanup()
         ctl.delete()
